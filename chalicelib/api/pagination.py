@@ -1,0 +1,49 @@
+"""Opaque cursors: the last key of a page, signed so that the server tells its own from garbage."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from chalicelib.auth.keys import key_ring
+from chalicelib.errors import ValidationFailed
+from chalicelib.store.pages import Page
+
+_SIG_BYTES = 12
+
+
+def _mac(payload: bytes) -> bytes:
+    key = hashlib.sha256(b"automart-cursor:" + key_ring().signing_key.encode()).digest()
+    return hmac.new(key, payload, hashlib.sha256).digest()[:_SIG_BYTES]
+
+
+def encode_cursor(last_key: str | None) -> str | None:
+    if last_key is None:
+        return None
+    payload = last_key.encode()
+    return base64.urlsafe_b64encode(_mac(payload) + payload).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        signature, payload = raw[:_SIG_BYTES], raw[_SIG_BYTES:]
+        if payload and hmac.compare_digest(signature, _mac(payload)):
+            return payload.decode()
+    except (ValueError, UnicodeDecodeError):
+        pass
+    raise ValidationFailed("The cursor is not one this server produced",
+                           details=[{"field": "cursor", "message": "invalid cursor"}])
+
+
+def page_out(page: Page[Any], render: Callable[[Any], BaseModel]) -> dict[str, Any]:
+    """The list shape of every list endpoint: {"items": [...], "next_cursor": ...}."""
+    return {"items": [render(item).model_dump(mode="json") for item in page.items],
+            "next_cursor": encode_cursor(page.last_key)}

@@ -1,0 +1,199 @@
+"""One way to declare a route: its roles, body, query and response in one decorator.
+
+    @products.route("/products", "POST", roles=ADMIN, body=ProductIn, response=ProductOut,
+                    status=201)
+    def create_product(call): ...
+
+The same declarations build the OpenAPI document (`chalicelib.openapi`), so it cannot drift.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from chalice import AuthResponse, Blueprint, Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.auth.tokens import Caller, InvalidToken, verify_access_token
+from chalicelib.errors import AppError, Forbidden, InvalidJson, ValidationFailed
+
+log = logging.getLogger("automart")
+
+ANYONE: tuple[str, ...] = ()
+ANY_ROLE = ("admin", "staff", "customer")
+ADMIN = ("admin",)
+ADMIN_STAFF = ("admin", "staff")
+
+# API Gateway caches an authorizer's answer per token for this long. 0: an expired token is
+# refused at once, at the price of one authorizer call per request.
+AUTHORIZER_TTL_SECONDS = 0
+
+guard = Blueprint(__name__)
+
+
+@guard.authorizer(ttl_seconds=AUTHORIZER_TTL_SECONDS)
+def jwt_auth(auth_request: Any) -> AuthResponse:
+    """The JWT Lambda authorizer. Raising "Unauthorized" is how API Gateway is told to answer 401."""
+    token = auth_request.token or ""
+    scheme, _, value = token.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Exception("Unauthorized")
+    try:
+        caller = verify_access_token(value.strip())
+    except InvalidToken:
+        raise Exception("Unauthorized") from None
+    return AuthResponse(routes=["*"], principal_id=caller.id, context={"role": caller.role})
+
+
+@dataclass
+class RouteSpec:
+    path: str
+    method: str
+    roles: tuple[str, ...]
+    summary: str
+    tag: str
+    status: int
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: Any = None
+    idempotent: bool = False
+    errors: tuple[int, ...] = ()
+    path_patterns: dict[str, str] = field(default_factory=dict)
+
+
+ROUTES: list[RouteSpec] = []
+
+
+@dataclass
+class Call:
+    """What a view gets: the caller, the validated body and query, path parameters, headers."""
+
+    caller: Caller | None
+    body: Any
+    query: Any
+    params: dict[str, str]
+    headers: dict[str, str]
+
+    @property
+    def me(self) -> Caller:
+        assert self.caller is not None, "route declared without roles"
+        return self.caller
+
+
+def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    return [
+        {"field": ".".join(str(part) for part in err["loc"]) or "body", "message": err["msg"]}
+        for err in exc.errors(include_url=False)
+    ]
+
+
+def parse_body(model: type[BaseModel], raw: bytes | None) -> BaseModel:
+    try:
+        data = json.loads(raw or b"", parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidJson() from None
+    if not isinstance(data, dict):
+        raise ValidationFailed(details=[{"field": "body", "message": "must be a JSON object"}])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(details=_field_errors(exc)) from None
+
+
+def parse_query(model: type[BaseModel], params: dict[str, str] | None) -> BaseModel:
+    try:
+        return model.model_validate(params or {})
+    except ValidationError as exc:
+        raise ValidationFailed(details=_field_errors(exc)) from None
+
+
+def _caller(request: Any) -> Caller:
+    context = (request.context or {}).get("authorizer") or {}
+    return Caller(id=context["principalId"], role=context["role"])
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body=json.dumps(body, separators=(",", ":")) if body is not None else "",
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def error_response(error: AppError) -> Response:
+    return json_response(error.body(), error.status, error.headers)
+
+
+def _render(result: Any, spec: RouteSpec) -> Response:
+    if isinstance(result, Response):
+        return result
+    status = spec.status
+    if isinstance(result, tuple):  # (body, status): a replayed idempotent create answers 200
+        result, status = result
+    if result is None:
+        return Response(body="", status_code=status, headers={})
+    if isinstance(result, BaseModel):
+        result = result.model_dump(mode="json")
+    return json_response(result, status)
+
+
+class Resource:
+    """A Chalice blueprint whose routes are declared with their roles and schemas."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.blueprint = Blueprint(f"chalicelib.api.{tag}")
+
+    def route(self, path: str, method: str, *, roles: tuple[str, ...], summary: str,
+              body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
+              response: Any = None, status: int = 200, idempotent: bool = False,
+              errors: tuple[int, ...] = (),
+              path_patterns: dict[str, str] | None = None) -> Callable[[Callable], Callable]:
+        spec = RouteSpec(path, method, roles, summary, self.tag, status, body, query, response,
+                         idempotent, errors, path_patterns or {})
+        ROUTES.append(spec)
+        blueprint = self.blueprint
+
+        def decorate(view: Callable[[Call], Any]) -> Callable:
+            @functools.wraps(view)
+            def handler(**params: str) -> Response:
+                request = blueprint.current_request
+                try:
+                    caller = _caller(request) if roles else None
+                    if caller is not None and caller.role not in roles:
+                        raise Forbidden()
+                    call = Call(
+                        caller=caller,
+                        body=parse_body(body, request.raw_body) if body else None,
+                        query=parse_query(query, request.query_params) if query else None,
+                        params=params,
+                        headers={k.lower(): v for k, v in (request.headers or {}).items()},
+                    )
+                    return _render(view(call), spec)
+                except AppError as error:
+                    return error_response(error)
+                except Exception:
+                    log.exception("unhandled error on %s %s", method, path)
+                    return json_response(
+                        {"code": "internal_error", "message": "Something went wrong on our side"},
+                        500)
+
+            blueprint.route(path, methods=[method], authorizer=jwt_auth if roles else None,
+                            content_types=["application/json", "text/plain",
+                                           "application/x-www-form-urlencoded",
+                                           "multipart/form-data", "application/octet-stream"]
+                            )(handler)
+            return view
+
+        return decorate
+
+
+def path_matches(pattern: str, value: str) -> bool:
+    return re.fullmatch(pattern, value) is not None

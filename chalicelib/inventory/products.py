@@ -1,0 +1,138 @@
+"""The product catalog. Stock changes here are adjustments; sales and purchases live in orders."""
+
+from __future__ import annotations
+
+import zlib
+from decimal import Decimal
+from typing import Any
+
+from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
+
+from chalicelib import clock
+from chalicelib.alerts import episodes
+from chalicelib.errors import NotFound, SkuExists
+from chalicelib.inventory import ledger
+from chalicelib.settings import get_settings
+from chalicelib.store import db
+from chalicelib.store.models import Movement, Product
+from chalicelib.store.pages import Page, scan_page
+
+EDITABLE = ("name", "description", "price", "low_stock_threshold")
+
+
+def alert_shard(sku: str) -> int:
+    return zlib.crc32(sku.encode()) % get_settings().low_stock_shards
+
+
+def get_product(sku: str) -> Product:
+    db.bind()
+    try:
+        return Product.get(sku, consistent_read=True)
+    except DoesNotExist:
+        raise NotFound("No product has this sku") from None
+
+
+def list_products(limit: int, after: str | None) -> Page[Product]:
+    db.bind()
+    return scan_page(Product, "sku", limit, after)
+
+
+def create_product(sku: str, name: str, description: str, price: Decimal, stock: int,
+                   low_stock_threshold: int) -> Product:
+    db.bind()
+    now = clock.iso()
+    incarnation = clock.new_id()
+    product = Product(
+        sku=sku, name=name, description=description, price=price, stock=stock,
+        low_stock_threshold=low_stock_threshold, headroom=stock - low_stock_threshold,
+        alert_shard=alert_shard(sku), incarnation=incarnation, created_at=now, updated_at=now,
+    )
+    try:
+        with db.transaction() as txn:
+            txn.save(product, condition=Product.sku.does_not_exist())
+            ledger.add_movement(txn, sku, incarnation, "initial", stock, None)
+            if episodes.is_low(stock, low_stock_threshold):
+                episodes.add_open_ops(txn, product, stock, low_stock_threshold)
+    except TransactWriteError as exc:
+        codes = db.cancellation_codes(exc)
+        if codes and codes[0] == "ConditionalCheckFailed":
+            raise SkuExists() from None
+        if "ConditionalCheckFailed" in codes:  # an old episode of a deleted namesake is open
+            episodes.close_episode(sku)
+            return create_product(sku, name, description, price, stock, low_stock_threshold)
+        raise
+    return product
+
+
+def update_product(sku: str, changes: dict[str, Any]) -> Product:
+    """Set any of EDITABLE and, optionally, `stock` (a recorded adjustment)."""
+    db.bind()
+    fields = {k: v for k, v in changes.items() if k in EDITABLE}
+    stock = changes.get("stock")
+    if stock is None:
+        return _update_fields(sku, fields)
+    return db.with_retries(lambda: _adjust(sku, fields, stock), attempts=8)
+
+
+def _field_actions(fields: dict[str, Any]) -> list[Any]:
+    actions = [getattr(Product, name).set(value) for name, value in fields.items()]
+    return actions + [Product.updated_at.set(clock.iso())]
+
+
+def _update_fields(sku: str, fields: dict[str, Any]) -> Product:
+    before = get_product(sku)
+    actions = _field_actions(fields)
+    if "low_stock_threshold" in fields:
+        actions.append(Product.headroom.set(Product.stock - fields["low_stock_threshold"]))
+    product = Product(sku=sku)
+    try:
+        product.update(actions, condition=Product.sku.exists())
+    except UpdateError as exc:
+        if "ConditionalCheckFailed" in str(exc):
+            raise NotFound("No product has this sku") from None
+        raise
+    _after_write(before, product)
+    return product
+
+
+def _adjust(sku: str, fields: dict[str, Any], stock: int) -> Product:
+    before = get_product(sku)
+    threshold = fields.get("low_stock_threshold", before.low_stock_threshold)
+    change = stock - before.stock
+    actions = _field_actions(fields) + [Product.stock.set(stock),
+                                         Product.headroom.set(stock - threshold)]
+    try:
+        with db.transaction() as txn:
+            # Optimistic: the adjustment applies to the stock we read, or is tried again.
+            txn.update(before, actions, condition=(Product.stock == before.stock) & (
+                Product.incarnation == before.incarnation))
+            if change:
+                ledger.add_movement(txn, sku, before.incarnation, "adjustment", change, None)
+    except TransactWriteError as exc:
+        if "ConditionalCheckFailed" in db.cancellation_codes(exc):
+            raise db.Contention() from exc
+        raise
+    after = get_product(sku)
+    _after_write(before, after)
+    return after
+
+
+def _after_write(before: Product, after: Product) -> None:
+    was_low = episodes.is_low(before.stock, before.low_stock_threshold)
+    if was_low or episodes.is_low(after.stock, after.low_stock_threshold):
+        episodes.sync(after)
+
+
+def delete_product(sku: str) -> None:
+    db.bind()
+    try:
+        Product(sku=sku).delete(condition=Product.sku.exists())
+    except DeleteError as exc:
+        if "ConditionalCheckFailed" in str(exc):
+            raise NotFound("No product has this sku") from None
+        raise
+    episodes.close_episode(sku)
+
+
+def movements(sku: str, limit: int, after: str | None) -> Page[Movement]:
+    return ledger.movements(get_product(sku), limit, after)

@@ -1,0 +1,114 @@
+"""The OpenAPI 3 document, built from the declared routes and their pydantic models."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from chalicelib.api.routing import ROUTES, RouteSpec
+from chalicelib.errors import ERROR_CODES
+from chalicelib.schemas import Error
+
+REF = "#/components/schemas/{model}"
+STATUS_TEXT = {200: "OK", 201: "Created", 204: "No content", 400: "Invalid request",
+               401: "Missing or invalid access token", 403: "The role may not do this",
+               404: "Not found", 409: "Conflict", 422: "Unprocessable", 429: "Too many attempts",
+               503: "Busy: retry after the Retry-After seconds"}
+
+
+def _error_statuses(spec: RouteSpec) -> list[int]:
+    statuses = set(spec.errors)
+    if spec.body or spec.query or spec.path_patterns or "{" in spec.path:
+        statuses.add(400)
+    if spec.roles:
+        statuses |= {401, 403}
+    if spec.body or spec.idempotent:
+        statuses.add(503)
+    if "{" in spec.path:
+        statuses.add(404)
+    return sorted(statuses)
+
+
+def _parameters(spec: RouteSpec, query_schema: dict[str, Any] | None) -> list[dict[str, Any]]:
+    params = []
+    for name in re.findall(r"{(\w+)}", spec.path):
+        schema = {"type": "string", "minLength": 1}
+        if name in spec.path_patterns:
+            schema["pattern"] = spec.path_patterns[name]
+        params.append({"name": name, "in": "path", "required": True, "schema": schema})
+    if query_schema:
+        required = set(query_schema.get("required", []))
+        for name, schema in query_schema.get("properties", {}).items():
+            params.append({"name": name, "in": "query", "required": name in required,
+                           "schema": schema})
+    if spec.idempotent:
+        params.append({"name": "Idempotency-Key", "in": "header", "required": False,
+                       "schema": {"type": "string", "minLength": 1, "maxLength": 128,
+                                  "pattern": "^[\\x21-\\x7E]+$"},
+                       "description": "Replays within 24 hours return the same result"})
+    return params
+
+
+@lru_cache(maxsize=1)
+def document() -> dict[str, Any]:
+    models = {Error}
+    for spec in ROUTES:
+        models |= {m for m in (spec.body, spec.response) if m is not None}
+    pairs = [(m, "validation") for m in models if m in {s.body for s in ROUTES}]
+    pairs += [(m, "serialization") for m in models if m not in {s.body for s in ROUTES}]
+    refs, defs = models_json_schema(pairs, ref_template=REF)
+    schemas = defs.get("$defs", {})
+    paths: dict[str, dict[str, Any]] = {}
+    for spec in ROUTES:
+        query_schema = spec.query.model_json_schema() if spec.query else None
+        if query_schema:
+            # Query strings are text: nullable defaults are plain optional parameters.
+            for prop in query_schema.get("properties", {}).values():
+                options = [o for o in prop.pop("anyOf", []) if o.get("type") != "null"]
+                if options:
+                    prop.update(options[0])
+                prop.pop("default", None) if prop.get("default") is None else None
+        op: dict[str, Any] = {
+            "operationId": spec.summary and re.sub(r"\W+", "_", f"{spec.method}_{spec.path}")
+            .strip("_").lower(),
+            "summary": spec.summary,
+            "tags": [spec.tag],
+            "parameters": _parameters(spec, query_schema),
+            "responses": {},
+        }
+        if spec.roles:
+            op["security"] = [{"bearer": []}]
+            op["description"] = "Roles: " + ", ".join(spec.roles)
+        else:
+            op["security"] = []
+        if spec.body:
+            op["requestBody"] = {"required": True, "content": {"application/json": {
+                "schema": refs[(spec.body, "validation")]}}}
+        ok: dict[str, Any] = {"description": STATUS_TEXT.get(spec.status, "OK")}
+        if spec.response is not None:
+            mode = "validation" if spec.response in {s.body for s in ROUTES} else "serialization"
+            ok["content"] = {"application/json": {"schema": refs[(spec.response, mode)]}}
+        op["responses"][str(spec.status)] = ok
+        if spec.idempotent and spec.status == 201:
+            op["responses"]["200"] = {**ok, "description": "A replay of an earlier request"}
+        for status in _error_statuses(spec):
+            op["responses"][str(status)] = {
+                "description": STATUS_TEXT.get(status, "Error"),
+                "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}},
+            }
+        paths.setdefault(spec.path, {})[spec.method.lower()] = op
+    schemas["Error"]["properties"]["code"]["enum"] = ERROR_CODES + ["internal_error"]
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "AutoMart API", "version": "1.0.0",
+                 "description": "Inventory and orders. Errors: {code, message, details?}."},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "bearerFormat": "JWT"}},
+        },
+    }

@@ -1,0 +1,205 @@
+"""Pydantic request/response models shared by every resource; they also feed the OpenAPI document.
+
+Request models reject unknown fields and coerce nothing (strict types), except money, which
+accepts a JSON string or number and never passes through a binary float (see `api.routing`).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+)
+
+CENT = Decimal("0.01")
+MAX_MONEY = Decimal("1000000000")
+
+
+def _parse_money(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal, float)):
+        raise ValueError("must be a decimal string or a number")
+    try:
+        amount = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+    except InvalidOperation:
+        raise ValueError("must be a decimal string or a number") from None
+    if not amount.is_finite() or amount <= 0 or amount >= MAX_MONEY:
+        raise ValueError("must be greater than 0 and less than 1000000000")
+    if amount != amount.quantize(CENT, rounding="ROUND_DOWN"):
+        raise ValueError("must have at most two decimals")
+    return amount.quantize(CENT)
+
+
+Money = Annotated[
+    Decimal,
+    PlainValidator(_parse_money),
+    PlainSerializer(lambda amount: f"{amount:.2f}", return_type=str),
+    WithJsonSchema({"oneOf": [
+        {"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]{1,2})?\s*$", "example": "19.99"},
+        {"type": "number", "exclusiveMinimum": 0, "maximum": 999999999.99, "multipleOf": 0.01},
+    ]}, mode="validation"),
+    WithJsonSchema({"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "example": "19.99"},
+                   mode="serialization"),
+]
+
+SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+SKU_RE = re.compile(SKU_PATTERN)
+Sku = Annotated[StrictStr, Field(pattern=SKU_PATTERN, min_length=1, max_length=64)]
+Timestamp = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")]
+Role = Annotated[StrictStr, Field(pattern="^(admin|staff|customer)$")]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Query(BaseModel):
+    """Query strings arrive as text, so these coerce ("20" -> 20) but still reject unknowns."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Response(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PageQuery(Query):
+    limit: int = Field(20, ge=1, le=100)
+    cursor: str | None = Field(None, min_length=1, max_length=1024)
+
+
+T = TypeVar("T")
+
+
+class Page(Response, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+class ErrorDetail(Response):
+    model_config = ConfigDict(extra="allow")
+    field: str | None = None
+    message: str | None = None
+
+
+class Error(Response):
+    code: str
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+class Health(Response):
+    status: str
+
+
+# ---- users and auth -------------------------------------------------------------------------
+
+Email = Annotated[StrictStr, Field(min_length=3, max_length=254)]
+Password = Annotated[StrictStr, Field(min_length=8, max_length=128)]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+
+
+class RegisterIn(Request):
+    email: Email
+    password: Password
+    name: Name
+
+
+class CreateUserIn(RegisterIn):
+    role: Role
+
+
+class LoginIn(Request):
+    email: Annotated[StrictStr, Field(min_length=1, max_length=254)]
+    password: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+
+
+class RefreshIn(Request):
+    refresh_token: Annotated[StrictStr, Field(min_length=1, max_length=512)]
+
+
+class UpdateUserIn(Request):
+    name: Name | None = None
+    role: Role | None = None
+    active: StrictBool | None = None
+
+
+class UserQuery(PageQuery):
+    role: Role | None = None
+
+
+class UserOut(Response):
+    id: str
+    email: str
+    name: str
+    role: str
+    active: bool
+    created_at: Timestamp
+
+
+class TokensOut(Response):
+    access_token: str
+    refresh_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+
+
+# ---- products ---------------------------------------------------------------------------------
+
+ProductName = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+Description = Annotated[StrictStr, Field(max_length=2000)]
+Stock = Annotated[StrictInt, Field(ge=0, le=1_000_000_000)]
+Threshold = Annotated[StrictInt, Field(ge=0, le=1_000_000_000)]
+
+
+class ProductIn(Request):
+    sku: Sku
+    name: ProductName
+    description: Description = ""
+    price: Money
+    stock: Stock = 0
+    low_stock_threshold: Threshold = 5
+
+
+class ProductReplaceIn(Request):
+    name: ProductName
+    description: Description = ""
+    price: Money
+    low_stock_threshold: Threshold = 5
+    stock: Stock | None = None
+
+
+class ProductPatchIn(Request):
+    name: ProductName | None = None
+    description: Description | None = None
+    price: Money | None = None
+    low_stock_threshold: Threshold | None = None
+    stock: Stock | None = None
+
+
+class ProductOut(Response):
+    sku: str
+    name: str
+    description: str
+    price: Money
+    stock: int
+    low_stock_threshold: int
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class MovementOut(Response):
+    at: Timestamp
+    kind: str = Field(pattern="^(initial|adjustment|sale|sale_cancelled|purchase|purchase_reversed)$")
+    quantity_change: int
+    reference: str | None

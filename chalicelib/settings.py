@@ -1,0 +1,74 @@
+"""Typed settings from the environment, read lazily.
+
+`chalice.test.Client` and `chalice local` apply `.chalice/config.json` only while a request runs,
+so nothing here is read at import time: `get_settings()` builds the object on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _list(name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    table_prefix: str
+    dynamodb_endpoint: str | None
+    ses_endpoint: str | None
+    ssm_endpoint: str | None
+    jwt_keys: str | None  # JSON {"current": kid, "keys": {kid: secret}} or a bare secret (local)
+    jwt_keys_parameter: str | None  # SSM SecureString holding the same JSON (AWS)
+    jwt_issuer: str
+    jwt_audience: str
+    access_token_ttl: int
+    refresh_token_ttl: int
+    scrypt_n: int
+    login_max_failures: int
+    login_window_seconds: int
+    alert_sender: str
+    alert_recipients: tuple[str, ...]
+    low_stock_shards: int
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            stage=os.environ.get("STAGE", "local"),
+            region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            table_prefix=os.environ.get("TABLE_PREFIX", "automart-local-"),
+            dynamodb_endpoint=os.environ.get("DYNAMODB_ENDPOINT") or None,
+            ses_endpoint=os.environ.get("SES_ENDPOINT") or None,
+            ssm_endpoint=os.environ.get("SSM_ENDPOINT") or None,
+            jwt_keys=os.environ.get("JWT_KEYS") or None,
+            jwt_keys_parameter=os.environ.get("JWT_KEYS_PARAMETER") or None,
+            jwt_issuer=os.environ.get("JWT_ISSUER", "automart"),
+            jwt_audience=os.environ.get("JWT_AUDIENCE", "automart-api"),
+            access_token_ttl=_int("ACCESS_TOKEN_TTL", 15 * 60),
+            refresh_token_ttl=_int("REFRESH_TOKEN_TTL", 7 * 24 * 3600),
+            scrypt_n=_int("SCRYPT_N", 2**14),
+            login_max_failures=_int("LOGIN_MAX_FAILURES", 5),
+            login_window_seconds=_int("LOGIN_WINDOW_SECONDS", 15 * 60),
+            alert_sender=os.environ.get("ALERT_SENDER", "alerts@automart.example.com"),
+            alert_recipients=_list("ALERT_RECIPIENTS"),
+            low_stock_shards=_int("LOW_STOCK_SHARDS", 4),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()
+
+
+def reset_settings() -> None:
+    """For tests that change the environment."""
+    get_settings.cache_clear()

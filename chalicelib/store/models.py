@@ -1,0 +1,199 @@
+"""PynamoDB models: the single source of every table, key and index (local stack and AWS).
+
+Table names and endpoints are bound lazily by `chalicelib.store.db.bind()`.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.store.attributes import MoneyAttribute
+
+
+class _Base(Model):
+    class Meta:
+        abstract = True
+        table_name = ""  # set by db.bind()
+        billing_mode = "PAY_PER_REQUEST"
+
+    # Short logical name; the deployed name is TABLE_PREFIX + this.
+    logical_name: str = ""
+
+
+def _index(name: str, hash_attr: str, range_attr: str, hash_type=UnicodeAttribute,
+           range_type=UnicodeAttribute) -> type[GlobalSecondaryIndex]:
+    """A GSI with ALL projection; newest-first lists use a ULID range key."""
+    meta = type("Meta", (), {"index_name": name, "projection": AllProjection()})
+    attrs = {
+        "Meta": meta,
+        hash_attr: hash_type(hash_key=True),
+        range_attr: range_type(range_key=True),
+    }
+    return type(f"{name}_index", (GlobalSecondaryIndex,), attrs)
+
+
+class User(_Base):
+    logical_name = "users"
+    id = UnicodeAttribute(hash_key=True)
+    email = UnicodeAttribute()
+    name = UnicodeAttribute()
+    role = UnicodeAttribute()
+    active = BooleanAttribute(default=True)
+    password_hash = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    # Login throttling: failures counted in a window that opens at the first failure.
+    failed_logins = NumberAttribute(null=True)
+    failures_since = NumberAttribute(null=True)
+    by_role = _index("by_role", "role", "id")()
+
+
+class EmailClaim(_Base):
+    """One item per lower-cased email: uniqueness and the login lookup (strongly consistent)."""
+
+    logical_name = "user-emails"
+    email = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+
+
+class RefreshToken(_Base):
+    logical_name = "refresh-tokens"
+    token_hash = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute()
+    expires_at = TTLAttribute()
+
+
+class Product(_Base):
+    logical_name = "products"
+    sku = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    price = MoneyAttribute()
+    stock = NumberAttribute()
+    low_stock_threshold = NumberAttribute()
+    # stock - low_stock_threshold, kept in the same update expression as stock: the product is low
+    # when it is negative, so the low-stock check is a key condition on this index.
+    headroom = NumberAttribute()
+    alert_shard = NumberAttribute()
+    # A re-created sku starts a new ledger: movements live under f"{sku}#{incarnation}".
+    incarnation = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    low_stock = _index("low_stock", "alert_shard", "headroom", NumberAttribute, NumberAttribute)()
+
+
+class Movement(_Base):
+    logical_name = "movements"
+    ledger = UnicodeAttribute(hash_key=True)  # f"{sku}#{incarnation}"
+    id = UnicodeAttribute(range_key=True)  # ULID: newest first by key order
+    at = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    quantity_change = NumberAttribute()
+    reference = UnicodeAttribute(null=True)
+
+
+class OrderLine(MapAttribute):
+    sku = UnicodeAttribute()
+    name = UnicodeAttribute()
+    quantity = NumberAttribute()
+    unit_price = MoneyAttribute()
+    line_total = MoneyAttribute()
+    incarnation = UnicodeAttribute()
+
+
+class CustomerRef(MapAttribute):
+    id = UnicodeAttribute()
+    email = UnicodeAttribute()
+    name = UnicodeAttribute()
+
+
+class SalesOrder(_Base):
+    logical_name = "sales-orders"
+    id = UnicodeAttribute(hash_key=True)
+    customer = CustomerRef()
+    items = ListAttribute(of=OrderLine)
+    total = MoneyAttribute()
+    note = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    body_hash = UnicodeAttribute(null=True)
+    cancelled_at = UnicodeAttribute(null=True)
+    # Index keys, removed when the order is cancelled so that lists leave it out.
+    list_key = UnicodeAttribute(null=True)
+    customer_key = UnicodeAttribute(null=True)
+    recorder_key = UnicodeAttribute(null=True)
+    all_orders = _index("all_orders", "list_key", "id")()
+    by_customer = _index("by_customer", "customer_key", "id")()
+    by_recorder = _index("by_recorder", "recorder_key", "id")()
+
+
+class Purchase(_Base):
+    logical_name = "purchase-orders"
+    id = UnicodeAttribute(hash_key=True)
+    sku = UnicodeAttribute()
+    product_name = UnicodeAttribute()
+    quantity = NumberAttribute()
+    supplier_name = UnicodeAttribute()
+    purchase_date = UnicodeAttribute()
+    unit_cost = MoneyAttribute(null=True)
+    incarnation = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    body_hash = UnicodeAttribute(null=True)
+    reversed_at = UnicodeAttribute(null=True)
+    list_key = UnicodeAttribute(null=True)  # removed when reversed
+    all_purchases = _index("all_purchases", "list_key", "id")()
+
+
+class IdempotencyMarker(_Base):
+    """f"{caller}#{resource}#{key}" -> the id it created; expires after 24 hours (TTL)."""
+
+    logical_name = "idempotency"
+    key = UnicodeAttribute(hash_key=True)
+    resource_id = UnicodeAttribute()
+    body_hash = UnicodeAttribute()
+    expires_at = TTLAttribute()
+
+
+class Notification(_Base):
+    logical_name = "notifications"
+    id = UnicodeAttribute(hash_key=True)
+    sku = UnicodeAttribute()
+    product_name = UnicodeAttribute()
+    message = UnicodeAttribute()
+    stock = NumberAttribute()
+    threshold = NumberAttribute()
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    resolved_at = UnicodeAttribute(null=True)
+    emailed_at = UnicodeAttribute(null=True)
+    handled_at = UnicodeAttribute(null=True)
+    # Sparse index keys: visible_status is removed when handled (DELETE); email_pending is
+    # removed once SES accepted the email.
+    visible_status = UnicodeAttribute(null=True)
+    email_pending = UnicodeAttribute(null=True)
+    email_claimed_until = NumberAttribute(null=True)
+    by_status = _index("by_status", "visible_status", "id")()
+    unemailed = _index("unemailed", "email_pending", "id")()
+
+
+class AlertState(_Base):
+    """At most one per sku: the open episode. Its conditional put makes notifications unique."""
+
+    logical_name = "alert-states"
+    sku = UnicodeAttribute(hash_key=True)
+    notification_id = UnicodeAttribute()
+
+
+MODELS: tuple[type[_Base], ...] = (
+    User, EmailClaim, RefreshToken, Product, Movement, SalesOrder, Purchase,
+    IdempotencyMarker, Notification, AlertState,
+)

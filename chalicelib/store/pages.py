@@ -1,0 +1,42 @@
+"""Pages of query results: newest first over one or several index partitions, and scans."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    last_key: str | None  # the key to continue after, or None on the last page
+
+
+def newest_first(sources: list[tuple[Any, str]], range_attr: Any, limit: int,
+                 after: str | None, key: Any = None) -> Page[Any]:
+    """Merge Query results from (index or model, hash value) sources, newest (largest ULID) first.
+
+    Each source is queried for `range < after`, limit + 1 items: if together they hold more
+    than `limit` distinct items, there is a next page that starts after the last one shown.
+    """
+    key = key or (lambda item: getattr(item, range_attr.attr_name))
+    condition = (range_attr < after) if after else None
+    seen: dict[str, Any] = {}
+    for source, hash_value in sources:
+        for item in source.query(hash_value, range_key_condition=condition,
+                                 scan_index_forward=False, limit=limit + 1):
+            seen.setdefault(key(item), item)
+    ordered = sorted(seen.values(), key=key, reverse=True)
+    page = ordered[:limit]
+    return Page(page, key(page[-1]) if len(ordered) > limit else None)
+
+
+def scan_page(model: Any, hash_attr: str, limit: int, after: str | None) -> Page[Any]:
+    """A Scan page for lists whose order the contract leaves open (the product catalog)."""
+    start = {hash_attr: {"S": after}} if after else None
+    results = model.scan(limit=limit, last_evaluated_key=start)
+    items = list(results)
+    last = results.last_evaluated_key
+    return Page(items, last[hash_attr]["S"] if last else None)

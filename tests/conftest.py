@@ -1,0 +1,19 @@
+"""Test environment: set before the app is imported (chalice applies config only per request)."""
+
+import os
+
+TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "JWT_KEYS": "unit-test-signing-key-that-is-long-enough-32b",
+    "SCRYPT_N": "1024",  # fast hashing in tests; production uses the default 2**14
+    "TABLE_PREFIX": "automart-test-",
+    "ALERT_SENDER": "alerts@automart.example.com",
+}
+os.environ.update(TEST_ENV)
+# Calls must stay inside moto's in-process mock: no endpoint may point elsewhere.
+for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "DYNAMODB_ENDPOINT", "SES_ENDPOINT",
+             "SSM_ENDPOINT", "JWT_KEYS_PARAMETER", "AWS_PROFILE"):
+    os.environ.pop(name, None)
