@@ -27,3 +27,6 @@ integration: venv
 
 test: venv
 	$(BIN)/python -m pytest tests -q
+
+# Packaging and deployment targets (issue 5) live in their own file.
+-include infra/package.mk
