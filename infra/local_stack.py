@@ -1,0 +1,180 @@
+"""The local stack: `make run` (and the integration tests) start exactly this.
+
+moto server (DynamoDB and SES) on AWS_EMULATOR_PORT, or DynamoDB Local with LOCAL_DB=dynamodb-local
+(SES stays on moto); tables created from the PynamoDB models; the SES sender verified; the admin
+from ADMIN_EMAIL / ADMIN_PASSWORD ensured; the low-stock check every CHECK_INTERVAL seconds; and
+the API under `chalice local` on PORT. Empty state at every start; Ctrl-C or SIGTERM stops it all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+DEFAULT_ADMIN_EMAIL = "admin@example.com"
+DEFAULT_ADMIN_PASSWORD = "local-admin-password"  # local only; printed by the README
+
+log = logging.getLogger("automart.local")
+
+
+def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process for port {port} exited with {process.returncode}")
+        try:
+            with socket.create_connection((HOST, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on {HOST}:{port} after {timeout} s")
+
+
+def start_moto(port: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port, process)
+    return process
+
+
+def start_database(backend: str, emulator_url: str) -> tuple[str, subprocess.Popen | None]:
+    """The DynamoDB endpoint for the chosen backend, and its process if it has its own."""
+    if backend == "moto":
+        return emulator_url, None
+    if backend == "dynamodb-local":
+        from infra import dynamodb_local
+
+        port = int(os.environ.get("DYNAMODB_LOCAL_PORT", "8001"))
+        return f"http://{HOST}:{port}", dynamodb_local.start(port)
+    raise SystemExit(f"LOCAL_DB must be moto or dynamodb-local, not {backend!r}")
+
+
+def configure_environment(emulator_url: str, dynamodb_url: str) -> None:
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.setdefault("AWS_REGION", os.environ["AWS_DEFAULT_REGION"])
+    # A fresh signing key per start: the state is fresh too, so old tokens mean nothing.
+    os.environ.setdefault("JWT_KEYS", secrets.token_urlsafe(32))
+    os.environ["DYNAMODB_ENDPOINT"] = dynamodb_url
+    os.environ["SES_ENDPOINT"] = emulator_url
+    os.environ["SSM_ENDPOINT"] = emulator_url
+    for name in ("AWS_ENDPOINT_URL", "JWT_KEYS_PARAMETER"):
+        os.environ.pop(name, None)
+
+
+def prepare_state(admin_email: str, admin_password: str) -> None:
+    import botocore.session
+
+    from chalicelib.auth import users
+    from chalicelib.settings import get_settings
+    from chalicelib.store import db
+
+    db.create_tables()
+    settings = get_settings()
+    ses = botocore.session.get_session().create_client(
+        "ses", region_name=settings.region, endpoint_url=settings.ses_endpoint)
+    ses.verify_email_identity(EmailAddress=settings.alert_sender)
+    users.ensure_admin(admin_email, admin_password)
+
+
+def run_checks_every(interval: float, stop: threading.Event) -> threading.Thread:
+    def loop() -> None:
+        from chalicelib.alerts.check import run_check
+
+        while not stop.wait(interval):
+            try:
+                log.info("low-stock check: %s", run_check())
+            except Exception:  # keep checking: the next sweep retries what failed
+                log.exception("low-stock check failed")
+
+    thread = threading.Thread(target=loop, name="low-stock-check", daemon=True)
+    thread.start()
+    return thread
+
+
+def chalice_factory():  # type: ignore[no-untyped-def]
+    """The factory `chalice local` uses; the stage's environment applies to this process too."""
+    from chalice.cli.factory import CLIFactory
+
+    factory = CLIFactory(project_dir=str(ROOT), environ=os.environ)
+    config = factory.create_config_obj(chalice_stage_name="local")
+    for name, value in config.environment_variables.items():
+        os.environ.setdefault(name, value)
+    return factory
+
+
+def create_api_server(factory, port: int):  # type: ignore[no-untyped-def]
+    from chalice.cli import create_local_server
+
+    from infra import gateway_shim
+
+    gateway_shim.install()
+    return create_local_server(factory, HOST, port, "local")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    emulator_port = int(os.environ.get("AWS_EMULATOR_PORT", "5000"))
+    api_port = int(os.environ.get("PORT", "8000"))
+    backend = os.environ.get("LOCAL_DB", "moto")
+    admin_email = os.environ.get("ADMIN_EMAIL", DEFAULT_ADMIN_EMAIL)
+    admin_password = os.environ.get("ADMIN_PASSWORD", DEFAULT_ADMIN_PASSWORD)
+    interval = float(os.environ.get("CHECK_INTERVAL", "60"))
+    sys.path.insert(0, str(ROOT))
+
+    stop = threading.Event()
+    children: list[subprocess.Popen] = []
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    server = None
+    try:
+        emulator_url = f"http://{HOST}:{emulator_port}"
+        children.append(start_moto(emulator_port))
+        dynamodb_url, database = start_database(backend, emulator_url)
+        if database is not None:
+            children.append(database)
+        configure_environment(emulator_url, dynamodb_url)
+        factory = chalice_factory()
+        prepare_state(admin_email, admin_password)
+        run_checks_every(interval, stop)
+        server = create_api_server(factory, api_port)
+        threading.Thread(target=server.serve_forever, name="api", daemon=True).start()
+        wait_for_port(api_port)
+        print(f"AutoMart local stack ready: API http://{HOST}:{api_port} "
+              f"(docs at /docs), AWS emulator {emulator_url}, database {backend} "
+              f"at {dynamodb_url}, admin {admin_email}", flush=True)
+        while not stop.wait(0.5):
+            if any(child.poll() is not None for child in children):
+                raise SystemExit("an emulator process died; stopping")
+    finally:
+        if server is not None:
+            server.shutdown()
+        for child in children:
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        print("AutoMart local stack stopped", flush=True)
+
+
+if __name__ == "__main__":
+    main()
