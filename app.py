@@ -1,11 +1,23 @@
 """AutoMart: the Chalice app. Routes live in blueprints; this file only wires them."""
 
-from chalice import Chalice
+from chalice import Chalice, Rate
 
-from chalicelib.api import auth, meta, products
+from chalicelib.alerts.check import run_check
+from chalicelib.api import auth, meta, notifications, products
 from chalicelib.api.routing import guard
 
 app = Chalice(app_name="automart")
 app.register_blueprint(guard)
-for resource in (meta.api, auth.api, products.api):
+for resource in (meta.api, auth.api, products.api, notifications.api):
     app.register_blueprint(resource.blueprint)
+
+# The low-stock check's EventBridge rate. A schedule expression is fixed when `chalice package`
+# imports this file (stage environment variables do not exist then), so a stage that needs
+# another rate overrides it in its merge template:
+# Resources.CheckLowStock.Properties.Events.CheckLowStockEvent.Properties.Schedule.
+LOW_STOCK_CHECK_RATE = Rate(5, unit=Rate.MINUTES)
+
+
+@app.schedule(LOW_STOCK_CHECK_RATE, name="check_low_stock")
+def check_low_stock(event: object) -> dict:
+    return run_check()

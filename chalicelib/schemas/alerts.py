@@ -1,0 +1,32 @@
+"""Request and response models of /notifications."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from chalicelib.schemas import PageQuery, Response, Timestamp
+
+
+class NotificationQuery(PageQuery):
+    status: Literal["open", "resolved"] | None = None
+
+
+class NotificationOut(Response):
+    id: str
+    sku: str
+    product_name: str
+    message: str
+    stock: int
+    threshold: int
+    status: Literal["open", "resolved"]
+    created_at: Timestamp
+    resolved_at: Timestamp | None
+    emailed_at: Timestamp | None
+
+
+class CheckSummaryOut(Response):
+    low_stock: int = Field(ge=0, description="Products below their threshold")
+    created: int = Field(ge=0, description="Notifications this check created")
+    emailed: int = Field(ge=0, description="Notifications this check emailed")
