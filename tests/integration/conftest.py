@@ -71,6 +71,7 @@ class Stack:
     backend: str
     base_url: str
     emulator_url: str
+    dynamodb_url: str
     process: subprocess.Popen
     http: Http
 
@@ -79,12 +80,12 @@ class Stack:
 
 
 def start_stack(backend: str, **extra_env: str) -> Stack:
-    api_port, emulator_port = free_port(), free_port()
+    api_port, emulator_port, dynamodb_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "PORT": str(api_port),
         "AWS_EMULATOR_PORT": str(emulator_port),
-        "DYNAMODB_LOCAL_PORT": str(free_port()),
+        "DYNAMODB_LOCAL_PORT": str(dynamodb_port),
         "LOCAL_DB": backend,
         "ADMIN_EMAIL": ADMIN_EMAIL,
         "ADMIN_PASSWORD": ADMIN_PASSWORD,
@@ -113,7 +114,9 @@ def start_stack(backend: str, **extra_env: str) -> Stack:
 
     threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
     base_url = f"http://127.0.0.1:{api_port}"
-    return Stack(backend, base_url, f"http://127.0.0.1:{emulator_port}", process, Http(base_url))
+    emulator_url = f"http://127.0.0.1:{emulator_port}"
+    dynamodb_url = emulator_url if backend == "moto" else f"http://127.0.0.1:{dynamodb_port}"
+    return Stack(backend, base_url, emulator_url, dynamodb_url, process, Http(base_url))
 
 
 def stop_stack(stack: Stack) -> int:

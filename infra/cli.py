@@ -1,0 +1,120 @@
+"""Management command, for the local stack and for AWS.
+
+    python -m infra.cli create-admin --email you@example.com --password '...'   # first admin
+    python -m infra.cli seed --count 200                                        # sample products
+    python -m infra.cli emails                                                  # mail the local stack sent
+
+`--stage local` (the default) talks to the local stack's emulator (AWS_EMULATOR_PORT, or
+--emulator/--dynamodb URLs); `--stage dev|prod` talks to AWS with your usual credentials and the
+stage's table prefix from .chalice/config.json (and its JWT key parameter is not needed here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def stage_environment(stage: str) -> dict[str, str]:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return {**config.get("environment_variables", {}),
+            **config["stages"][stage].get("environment_variables", {})}
+
+
+def configure(args: argparse.Namespace) -> None:
+    os.environ.update(stage_environment(args.stage))  # the stage decides the tables
+    if args.stage == "local":
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        os.environ["DYNAMODB_ENDPOINT"] = args.dynamodb or args.emulator
+    os.environ.pop("JWT_KEYS_PARAMETER", None)  # nothing here signs tokens
+
+
+def create_admin(args: argparse.Namespace) -> None:
+    from chalicelib.auth import users
+
+    user, created = users.ensure_admin(args.email, args.password, args.name)
+    print(f"{'created' if created else 'exists already'}: admin {user.email} ({user.id})")
+
+
+SAMPLE_NAMES = ("Anvil", "Bolt", "Cog", "Drill", "Engine", "Fan", "Gear", "Hose", "Jack", "Lamp")
+
+
+def seed(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from chalicelib.errors import SkuExists
+    from chalicelib.inventory import products
+
+    rng = random.Random(args.random_seed)
+    created = 0
+    for number in tqdm(range(args.count), desc="seeding products", unit="product"):
+        name = f"{rng.choice(SAMPLE_NAMES)} {number}"
+        try:
+            products.create_product(
+                sku=f"SEED-{number:05d}", name=name, description=f"Sample {name.lower()}",
+                price=Decimal(rng.randint(100, 99_999)) / 100, stock=rng.randint(0, 200),
+                low_stock_threshold=5)
+            created += 1
+        except SkuExists:
+            pass
+    print(f"{created} products created ({args.count - created} existed)")
+
+
+def read_local_emails(emulator: str) -> list[dict]:
+    """What the emulator's SES accepted (moto's own state endpoint)."""
+    with urllib.request.urlopen(f"{emulator}/moto-api/data.json", timeout=10) as response:
+        return json.load(response).get("ses", {}).get("Message", [])
+
+
+def emails(args: argparse.Namespace) -> None:
+    if args.stage != "local":
+        sys.exit("In AWS, SES delivers the alerts to the recipients' inboxes.")
+    messages = read_local_emails(args.emulator)
+    if args.json:
+        print(json.dumps(messages, indent=2))
+        return
+    for message in messages:
+        print(f"From: {message.get('source')}\nTo: {', '.join(message['destinations'].get('ToAddresses', []))}"
+              f"\nSubject: {message.get('subject')}\n\n{message.get('body')}\n{'-' * 72}")
+    print(f"{len(messages)} email(s)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m infra.cli", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stage", default="local", choices=("local", "dev", "prod"))
+    emulator_port = os.environ.get("AWS_EMULATOR_PORT", "5000")
+    parser.add_argument("--emulator", default=f"http://127.0.0.1:{emulator_port}",
+                        help="the local AWS emulator (moto server)")
+    parser.add_argument("--dynamodb", help="DynamoDB endpoint when not the emulator "
+                                           "(LOCAL_DB=dynamodb-local)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    admin = commands.add_parser("create-admin", help="ensure an admin account exists")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", required=True)
+    admin.add_argument("--name", default="Admin")
+    admin.set_defaults(run=create_admin)
+    sample = commands.add_parser("seed", help="create sample products")
+    sample.add_argument("--count", type=int, default=50)
+    sample.add_argument("--random-seed", type=int, default=7)
+    sample.set_defaults(run=seed)
+    mail = commands.add_parser("emails", help="print the emails the local stack sent")
+    mail.add_argument("--json", action="store_true")
+    mail.set_defaults(run=emails)
+    args = parser.parse_args(argv)
+    configure(args)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
