@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timezone
 
 from email_validator import EmailNotValidError, validate_email
 from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
@@ -68,9 +68,14 @@ def get_user(user_id: str) -> User:
 
 
 def find_by_email(email: str) -> User | None:
+    """The user of an address as typed (normalized like at registration), or None."""
     db.bind()
     try:
-        claim = EmailClaim.get(email.strip().lower(), consistent_read=True)
+        key = normalize_email(email)
+    except ValidationFailed:  # not an address: nobody can have registered it
+        return None
+    try:
+        claim = EmailClaim.get(key, consistent_read=True)
         return User.get(claim.user_id, consistent_read=True)
     except DoesNotExist:
         return None
@@ -123,8 +128,10 @@ def update_user(user_id: str, name: str | None, role: str | None, active: bool |
 def _issue(user: User) -> Tokens:
     settings = get_settings()
     refresh = tokens.new_refresh_token()
+    # Measured on chalicelib.clock like every other expiry, so that tests can move time.
+    expires = datetime.fromtimestamp(clock.now() + settings.refresh_token_ttl, tz=timezone.utc)
     RefreshToken(token_hash=tokens.refresh_token_hash(refresh), user_id=user.id,
-                 expires_at=timedelta(seconds=settings.refresh_token_ttl)).save()
+                 expires_at=expires).save()
     return Tokens(tokens.issue_access_token(user.id, user.role), refresh, settings.access_token_ttl)
 
 
@@ -192,11 +199,11 @@ def logout(caller_id: str, refresh_token: str) -> None:
 
 def ensure_admin(email: str, password: str, name: str = "Admin") -> tuple[User, bool]:
     """The first admin (command line, local stack start). Returns (user, created)."""
-    existing = find_by_email(normalize_email(email))
+    existing = find_by_email(email)
     if existing is not None:
         return existing, False
     try:
         return create_user(email, password, name, "admin"), True
     except EmailTaken:
-        return find_by_email(normalize_email(email)), False  # type: ignore[return-value]
+        return find_by_email(email), False  # type: ignore[return-value]
 
