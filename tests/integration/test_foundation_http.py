@@ -83,3 +83,11 @@ def test_stack_starts_empty_and_stops_cleanly_on_sigterm():
         assert other.http.call("GET", "/products", token=token).json["items"] == []
     finally:
         assert stop_stack(other) == 0
+
+
+def test_64_concurrent_clients_are_all_served(http):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=64) as pool:
+        statuses = list(pool.map(lambda _: http.call("GET", "/health").status, range(256)))
+    assert statuses == [200] * 256
