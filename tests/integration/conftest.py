@@ -21,8 +21,16 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "integration-admin-password"
-# Backends the integration suite runs on; each test runs once per backend.
-BACKENDS = os.environ.get("INTEGRATION_BACKENDS", "moto").split(",")
+# Backends the integration suite runs on; each test runs once per backend (one stack each).
+# Both by default, as in `make test` and CI: INTEGRATION_BACKENDS=moto narrows it for a quick run.
+KNOWN_BACKENDS = ("moto", "dynamodb-local")
+BACKENDS = [name.strip() for name in
+            os.environ.get("INTEGRATION_BACKENDS", ",".join(KNOWN_BACKENDS)).split(",")
+            if name.strip()]
+_unknown = sorted(set(BACKENDS) - set(KNOWN_BACKENDS))
+if _unknown:
+    raise pytest.UsageError(f"INTEGRATION_BACKENDS: unknown backend(s) {_unknown}; "
+                            f"choose from {list(KNOWN_BACKENDS)}")
 
 
 def free_port() -> int:
@@ -124,8 +132,21 @@ def stop_stack(stack: Stack) -> int:
     return stack.process.wait(timeout=30)
 
 
+def require_backend(backend: str) -> None:
+    """Fail (never skip) with a clear message when a backend cannot run on this machine."""
+    if backend == "dynamodb-local":
+        from infra import dynamodb_local
+
+        try:
+            dynamodb_local.find_java()
+            dynamodb_local.find_home()
+        except dynamodb_local.DynamoDBLocalUnavailable as error:
+            pytest.fail(f"backend dynamodb-local cannot run: {error}", pytrace=False)
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    require_backend(request.param)
     running = start_stack(request.param)
     yield running
     assert stop_stack(running) == 0
@@ -151,3 +172,32 @@ def new_user(http: Http, admin_token: str, role: str) -> tuple[str, str]:
     reply = http.call("POST", "/users", body, admin_token)
     assert reply.status == 201, reply.body
     return reply.json["id"], http.login(email, "password123")["access_token"]
+
+
+# How many tests ran on each backend, in the closing lines of every run that used a stack.
+_backend_of: dict[str, str] = {}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "stack" in callspec.params:
+            _backend_of[item.nodeid] = callspec.params["stack"]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _backend_of:
+        return
+    counts: dict[str, dict[str, int]] = {name: {} for name in BACKENDS}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            backend = _backend_of.get(getattr(report, "nodeid", ""))
+            if backend is not None and getattr(report, "when", "call") in ("call", "setup"):
+                if outcome == "passed" and report.when != "call":
+                    continue
+                per = counts.setdefault(backend, {})
+                per[outcome] = per.get(outcome, 0) + 1
+    terminalreporter.section("integration tests per backend")
+    for backend, per in counts.items():
+        shown = ", ".join(f"{n} {outcome}" for outcome, n in per.items()) or "none ran"
+        terminalreporter.write_line(f"{backend}: {shown}")
