@@ -2,16 +2,66 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import time
+import warnings
 from unittest import mock
 
+import jwt
 import pytest
+from moto import mock_aws
 
 from chalicelib import clock
-from chalicelib.auth import passwords
+from chalicelib.auth import keys, passwords
+from chalicelib.settings import reset_settings
+from chalicelib.store import db
+from chalicelib.store.models import MODELS
 from tests.unit.conftest import Api, make_user
 
 PASSWORD = "password123"
+
+
+# ---- a faster `aws` for these modules -----------------------------------------------------------
+# conftest's `aws` starts moto and creates ten tables for every test (~0.4 s). These modules share
+# one moto per module and empty the tables between tests instead: the same isolation, 10x faster.
+# test_users, test_products, test_validation and test_openapi import both fixtures from here.
+
+@pytest.fixture(scope="module")
+def moto_module():
+    reset_settings()
+    keys.forget_keys()
+    db.unbind()
+    with mock_aws():
+        db.create_tables()
+        yield
+    db.unbind()
+
+
+def empty_tables() -> None:
+    client = db.client()
+    for model in MODELS:
+        table = model.Meta.table_name
+        key_names = [attr.attr_name for attr in (
+            model._hash_key_attribute(), model._range_key_attribute()) if attr]
+        pages = client.get_paginator("scan").paginate(
+            TableName=table, ProjectionExpression=", ".join(f"#k{i}" for i in range(len(key_names))),
+            ExpressionAttributeNames={f"#k{i}": name for i, name in enumerate(key_names)})
+        for page in pages:
+            for item in page["Items"]:
+                client.delete_item(TableName=table, Key=item)
+
+
+@pytest.fixture()
+def aws(moto_module):
+    empty_tables()
+    reset_settings()
+    keys.forget_keys()
+    yield
+
+
 USER_KEYS = {"id", "email", "name", "role", "active", "created_at"}
 
 
@@ -235,3 +285,120 @@ def test_login_matches_the_address_as_normalized_at_registration(api):
     # The same address typed precomposed (NFC) and with a combining accent (NFD).
     assert register(api, email="\u00c9lodie@example.com").status == 201
     assert login(api, "e\u0301lodie@EXAMPLE.com").status == 200
+
+
+# ---- token attacks: every one is API Gateway's 401 with the unauthorized body -------------------
+
+SECRET = "unit-test-signing-key-that-is-long-enough-32b"  # tests/conftest.py JWT_KEYS
+
+
+def claims(**overrides: object) -> dict:
+    now = int(time.time())
+    base = {"iss": "automart", "aud": "automart-api", "sub": "01HUSER", "role": "admin",
+            "iat": now, "exp": now + 600, "jti": "abc", "typ": "access"}
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def forge(payload: dict | None = None, key: str = SECRET, algorithm: str = "HS256",
+          kid: str | None = "local") -> str:
+    headers = {"kid": kid} if kid is not None else {}
+    with warnings.catch_warnings():  # HS384/HS512 with our 45-byte key: PyJWT warns, rightly
+        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
+        return jwt.encode(payload or claims(), key, algorithm=algorithm, headers=headers)
+
+
+def _part(data: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def unsigned(payload: dict) -> str:
+    """An `alg: none` token, built by hand (PyJWT refuses to verify those, as it should)."""
+    return f"{_part({'alg': 'none', 'typ': 'JWT', 'kid': 'local'})}.{_part(payload)}."
+
+
+def hand_signed(header: dict, payload: dict) -> str:
+    """Correctly HS256-signed, with a header PyJWT would not let us write."""
+    signing_input = f"{_part(header)}.{_part(payload)}"
+    mac = hmac.new(SECRET.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def assert_unauthorized(api: Api, header: str | None) -> None:
+    headers = {"Authorization": header} if header is not None else {}
+    reply = api.call("GET", "/auth/me", headers=headers)
+    assert reply.status == 401, (header, reply.status, reply.body)
+    assert reply.json["code"] == "unauthorized" and reply.json["message"], reply.json
+
+
+def test_a_forged_token_with_this_shape_is_accepted(api, aws):
+    # The control for the attacks below: the same forging path gives a working token.
+    user_id, _ = make_user("admin")
+    for token in (forge(claims(sub=user_id)),
+                  hand_signed({"alg": "HS256", "kid": "local"}, claims(sub=user_id))):
+        reply = api.call("GET", "/auth/me", headers={"Authorization": f"Bearer {token}"})
+        assert reply.status == 200 and reply.json["id"] == user_id
+
+
+@pytest.mark.parametrize("header", [
+    None, "", "Bearer", "Bearer ", "Bearer    ", "Basic dXNlcjpwYXNz", "Token abc",
+    "Bearer not-a-jwt", "Bearer a.b.c", "Bearer ....", "Bearer \u00e9\u00e9.\u00e9.x",
+])
+def test_missing_or_malformed_header(api, aws, header):
+    assert_unauthorized(api, header)
+
+
+ATTACKS = {
+    "expired": lambda: forge(claims(iat=int(time.time()) - 3600, exp=int(time.time()) - 60)),
+    "bad signature": lambda: forge(key="another-secret-of-at-least-32-bytes!!"),
+    "tampered payload": lambda: (lambda t: t.split(".")[0] + "." + base64.urlsafe_b64encode(
+        json.dumps(claims(role="admin", sub="someone-else")).encode()).decode().rstrip("=")
+        + "." + t.split(".")[2])(forge()),
+    "wrong issuer": lambda: forge(claims(iss="evil")),
+    "wrong audience": lambda: forge(claims(aud="another-api")),
+    "refresh type": lambda: forge(claims(typ="refresh")),
+    "no type": lambda: forge(claims(typ=None)),
+    "alg none": lambda: unsigned(claims()),
+    "HS512 same secret": lambda: forge(algorithm="HS512"),
+    "HS384 same secret": lambda: forge(algorithm="HS384"),
+    "unknown kid": lambda: forge(kid="other"),
+    "no kid": lambda: forge(kid=None),
+    "non-string kid": lambda: hand_signed({"alg": "HS256", "kid": ["local"]}, claims()),
+    "header not an object": lambda: hand_signed(["HS256"], claims()),  # type: ignore[arg-type]
+    "no exp": lambda: forge(claims(exp=None)),
+    "no sub": lambda: forge(claims(sub=None)),
+    "no iat": lambda: forge(claims(iat=None)),
+    "no jti": lambda: forge(claims(jti=None)),
+    "no iss": lambda: forge(claims(iss=None)),
+    "no aud": lambda: forge(claims(aud=None)),
+    "no role": lambda: forge(claims(role=None)),
+    "unknown role": lambda: forge(claims(role="superadmin")),
+    "role list": lambda: forge(claims(role=["admin"])),
+    "numeric sub": lambda: forge(claims(sub=12345)),
+    "issued in the future": lambda: forge(claims(iat=int(time.time()) + 3600,
+                                                 exp=int(time.time()) + 7200)),
+}
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_token_attacks_are_401(api, aws, attack):
+    assert_unauthorized(api, f"Bearer {ATTACKS[attack]()}")
+
+
+def test_a_refresh_token_is_not_an_access_token(api, aws):
+    _, email = make_user("admin")
+    session = api.login(email, PASSWORD)
+    assert_unauthorized(api, f"Bearer {session['refresh_token']}")
+
+
+def test_an_expired_real_token_is_refused(api, aws):
+    _, email = make_user("customer")
+    with mock.patch.object(clock, "now", return_value=time.time() - 16 * 60):
+        token = api.login(email, PASSWORD)["access_token"]  # lived 15 minutes, a minute ago
+    assert_unauthorized(api, f"Bearer {token}")
+
+
+def test_a_valid_token_of_the_wrong_role_is_403(api, tokens):
+    for role in ("staff", "customer"):
+        reply = api.call("GET", "/users", token=tokens[role])
+        assert reply.status == 403 and reply.json["code"] == "forbidden", reply.json

@@ -9,6 +9,7 @@ import pytest
 from chalicelib.store.models import User
 
 from tests.unit.conftest import Api, make_user
+from tests.unit.test_auth import aws, moto_module  # noqa: F401  (one moto per module)
 
 PASSWORD = "password123"
 
