@@ -17,3 +17,4 @@ os.environ.update(TEST_ENV)
 for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "DYNAMODB_ENDPOINT", "SES_ENDPOINT",
              "SSM_ENDPOINT", "JWT_KEYS_PARAMETER", "AWS_PROFILE"):
     os.environ.pop(name, None)
+pytest_plugins = ["tests.botocore_recorder"]  # records AWS operations (infra least privilege)

@@ -1,0 +1,313 @@
+"""The CloudFormation merged into `chalice package --merge-template` for one stage.
+
+Everything comes from one source each:
+- tables, keys, indexes and TTL from the PynamoDB models (`chalicelib.store.models.MODELS`,
+  through PynamoDB's own `_get_schema()`, the call `create_table` uses locally);
+- the Lambda functions and their roles from Chalice's own application graph (what
+  `chalice package` will emit);
+- IAM grants from `infra.policies`;
+- the API Gateway error bodies from `infra.gateway_shim` (what the local stack answers).
+
+    python -m infra.template --stage dev > build/dev-merge.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.errors import Forbidden
+from chalicelib.store.models import MODELS
+from infra import policies
+from infra.gateway_shim import NOT_FOUND_BODY, UNAUTHORIZED_BODY
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclass(frozen=True)
+class StageSettings:
+    throttle_rate: int
+    throttle_burst: int
+    log_retention_days: int
+    protect_data: bool  # deletion protection + Retain policies
+
+
+STAGES = {
+    "dev": StageSettings(throttle_rate=20, throttle_burst=40, log_retention_days=14,
+                         protect_data=False),
+    "prod": StageSettings(throttle_rate=200, throttle_burst=400, log_retention_days=90,
+                          protect_data=True),
+}
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str  # chalice name: api_handler, jwt_auth, check_low_stock
+    resource: str  # CloudFormation logical id of the function
+    role: str  # ... of its role
+    log_group: str  # ... of its log group
+
+
+def chalice_config(stage: str) -> Any:
+    from chalice.cli.factory import CLIFactory
+
+    return CLIFactory(ROOT).create_config_obj(chalice_stage_name=stage)
+
+
+def functions(stage: str) -> list[Function]:
+    """The Lambda functions `chalice package` emits for this stage, from Chalice's own graph."""
+    from chalice.deploy import models
+    from chalice.deploy.appgraph import ApplicationGraphBuilder, DependencyBuilder
+    from chalice.utils import to_cfn_resource_name
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    application = ApplicationGraphBuilder().build(chalice_config(stage), stage)
+    found = []
+    for resource in DependencyBuilder().build_dependencies(application):
+        if isinstance(resource, models.LambdaFunction):
+            name = resource.resource_name
+            cfn = "APIHandler" if name == "api_handler" else to_cfn_resource_name(name)
+            found.append(Function(name, cfn, to_cfn_resource_name(resource.role.resource_name),
+                                  to_cfn_resource_name(f"{name}-log-group")))
+    return sorted(found, key=lambda f: f.name)
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+def _keys(schema: list[dict[str, str]]) -> list[dict[str, str]]:
+    return sorted(({"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in schema),
+                  key=lambda k: k["KeyType"] != "HASH")
+
+
+def ttl_attribute(model: Any) -> str | None:
+    return next((name for name, attr in model.get_attributes().items()
+                 if type(attr).__name__ == "TTLAttribute"), None)
+
+
+def table(model: Any, stage: str, prefix: str) -> dict[str, Any]:
+    schema = model._get_schema()
+    protect = STAGES[stage].protect_data
+    definitions = {d["AttributeName"]: d["AttributeType"] for d in schema["attribute_definitions"]}
+    properties: dict[str, Any] = {
+        "TableName": prefix + model.logical_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": kind}
+                                 for name, kind in sorted(definitions.items())],
+        "KeySchema": _keys(schema["key_schema"]),
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "SSESpecification": {"SSEEnabled": True},
+        "DeletionProtectionEnabled": protect,
+        "Tags": [{"Key": "app", "Value": "automart"}, {"Key": "stage", "Value": stage}],
+    }
+    indexes = [{
+        "IndexName": index["index_name"],
+        "KeySchema": _keys(index["key_schema"]),
+        "Projection": index["projection"],
+    } for index in schema["global_secondary_indexes"]]
+    if indexes:
+        properties["GlobalSecondaryIndexes"] = indexes
+    if schema["local_secondary_indexes"]:
+        raise NotImplementedError("local secondary indexes: add them here")
+    ttl = ttl_attribute(model)
+    if ttl:
+        properties["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
+    resource: dict[str, Any] = {"Type": "AWS::DynamoDB::Table", "Properties": properties}
+    policy = "Retain" if protect else "Delete"
+    resource["DeletionPolicy"] = resource["UpdateReplacePolicy"] = policy
+    return resource
+
+
+# --- the rest --------------------------------------------------------------------------------
+
+def parameters(stage: str) -> dict[str, Any]:
+    settings = STAGES[stage]
+    return {
+        "SesIdentity": {
+            "Type": "String", "MinLength": 3,
+            "Description": "Verified SES identity (domain or address) the alerts are sent from",
+        },
+        "AlertSender": {
+            "Type": "String", "AllowedPattern": r"^[^@\s]+@[^@\s]+$",
+            "Description": "From address of low-stock emails (an address of SesIdentity)",
+        },
+        "AlertRecipients": {
+            "Type": "String", "Default": "",
+            "Description": "Comma-separated recipients; empty: every active admin",
+        },
+        "JwtKeysParameterName": {
+            "Type": "String", "Default": f"/automart/{stage}/jwt-keys", "AllowedPattern": "^/.+",
+            "Description": 'SSM SecureString holding {"current": kid, "keys": {kid: secret}}',
+        },
+        "ApiThrottlingRateLimit": {"Type": "Number", "Default": settings.throttle_rate,
+                                   "MinValue": 1, "Description": "Steady requests per second"},
+        "ApiThrottlingBurstLimit": {"Type": "Number", "Default": settings.throttle_burst,
+                                    "MinValue": 1, "Description": "Burst of requests"},
+        "AlarmTopicArn": {
+            "Type": "String", "Default": "",
+            "Description": "SNS topic notified by the alarms (empty: alarms without actions)",
+        },
+    }
+
+
+def gateway_responses() -> dict[str, Any]:
+    """API Gateway's own answers, in the app's error shape (same bodies as the local shim).
+
+    They are in the OpenAPI body (x-amazon-apigateway-gateway-responses), not separate
+    AWS::ApiGateway::GatewayResponse resources: the body is part of the deployment SAM creates,
+    so they take effect on the first deploy; separate resources need a later redeployment.
+    """
+    def response(status: int | None, body: bytes | str) -> dict[str, Any]:
+        text = body.decode() if isinstance(body, bytes) else body
+        answer: dict[str, Any] = {
+            "responseTemplates": {"application/json": text},
+            "responseParameters": {"gatewayresponse.header.Content-Type": "'application/json'"}}
+        if status is not None:  # the DEFAULT_ ones keep each error's own status
+            answer["statusCode"] = str(status)
+        return answer
+
+    forbidden = json.dumps(Forbidden().body())
+    throttled = json.dumps({"code": "too_many_requests", "message": "Slow down"})
+    server = json.dumps({"code": "internal_error", "message": "Something went wrong on our side"})
+    # messageString is API Gateway's message already quoted for JSON.
+    client_error = '{"code":"bad_request","message":$context.error.messageString}'
+    return {
+        "UNAUTHORIZED": response(401, UNAUTHORIZED_BODY),
+        "MISSING_AUTHENTICATION_TOKEN": response(404, NOT_FOUND_BODY),
+        "ACCESS_DENIED": response(403, forbidden),
+        "THROTTLED": response(429, throttled),
+        "DEFAULT_4XX": response(None, client_error),
+        "DEFAULT_5XX": response(None, server),
+    }
+
+
+ACCESS_LOG_FORMAT = json.dumps({
+    "requestId": "$context.requestId", "ip": "$context.identity.sourceIp",
+    "caller": "$context.authorizer.principalId", "method": "$context.httpMethod",
+    "path": "$context.resourcePath", "status": "$context.status",
+    "latencyMs": "$context.responseLatency", "integrationStatus": "$context.integrationStatus",
+    "error": "$context.error.message", "time": "$context.requestTime",
+}, separators=(",", ":"))
+
+
+def _alarm(description: str, namespace: str, metric: str, dimensions: list[dict[str, Any]],
+           threshold: int, periods: int = 1) -> dict[str, Any]:
+    actions = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmDescription": description,
+            "Namespace": namespace, "MetricName": metric, "Dimensions": dimensions,
+            "Statistic": "Sum", "Period": 300, "EvaluationPeriods": periods,
+            "Threshold": threshold, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": actions, "OKActions": actions,
+        },
+    }
+
+
+def merge_template(stage: str) -> dict[str, Any]:
+    if stage not in STAGES:
+        raise SystemExit(f"unknown stage {stage!r}: one of {sorted(STAGES)}")
+    settings = STAGES[stage]
+    config = chalice_config(stage)
+    prefix = config.environment_variables["TABLE_PREFIX"]
+    resources: dict[str, Any] = {}
+
+    for model in MODELS:
+        resources[policies.table_resource_name(model.logical_name)] = table(model, stage, prefix)
+
+    environment = {
+        "TABLE_PREFIX": prefix,
+        "JWT_KEYS_PARAMETER": {"Ref": "JwtKeysParameterName"},
+        "ALERT_SENDER": {"Ref": "AlertSender"},
+        "ALERT_RECIPIENTS": {"Ref": "AlertRecipients"},
+    }
+    for fn in functions(stage):
+        resources[fn.resource] = {"Properties": {"Environment": {"Variables": environment}}}
+        # Chalice names the log group after a resource that does not exist for the API handler
+        # (${ApiHandler}, the function is APIHandler): name it here, with the stage's retention.
+        resources[fn.log_group] = {"Type": "AWS::Logs::LogGroup", "Properties": {
+            "LogGroupName": {"Fn::Sub": f"/aws/lambda/${{{fn.resource}}}"},
+            "RetentionInDays": settings.log_retention_days}}
+        resources[f"{fn.role}Access"] = {
+            "Type": "AWS::IAM::Policy",
+            "Properties": {
+                "PolicyName": f"{fn.name}-least-privilege",
+                "Roles": [{"Ref": fn.role}],
+                "PolicyDocument": policies.policy_document(fn.name, fn.log_group),
+            },
+        }
+        resources[f"{fn.resource}ErrorsAlarm"] = _alarm(
+            f"{fn.name}: unhandled errors", "AWS/Lambda", "Errors",
+            [{"Name": "FunctionName", "Value": {"Ref": fn.resource}}], threshold=1)
+        resources[f"{fn.resource}ThrottlesAlarm"] = _alarm(
+            f"{fn.name}: throttled invocations", "AWS/Lambda", "Throttles",
+            [{"Name": "FunctionName", "Value": {"Ref": fn.resource}}], threshold=1)
+
+    resources["ApiAccessLogGroup"] = {"Type": "AWS::Logs::LogGroup", "Properties": {
+        "LogGroupName": {"Fn::Sub": f"/aws/apigateway/automart-{stage}-${{AWS::StackName}}"},
+        "RetentionInDays": settings.log_retention_days}}
+    resources["ApiGatewayCloudWatchRole"] = {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"},
+                "Action": "sts:AssumeRole"}]},
+            "ManagedPolicyArns": [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/"
+                                              "AmazonAPIGatewayPushToCloudWatchLogs"}],
+        },
+    }
+    # Access logs need the account's API Gateway CloudWatch role (one per account and region;
+    # setting it again from another stack is harmless).
+    resources["ApiGatewayAccount"] = {
+        "Type": "AWS::ApiGateway::Account",
+        "Properties": {"CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}},
+    }
+    resources["RestAPI"] = {"DependsOn": ["ApiGatewayAccount"], "Properties": {
+        "DefinitionBody": {"x-amazon-apigateway-gateway-responses": gateway_responses()},
+        "MethodSettings": [{
+            "ResourcePath": "/*", "HttpMethod": "*", "MetricsEnabled": True,
+            "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
+            "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"},
+        }],
+        "AccessLogSetting": {"DestinationArn": {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]},
+                             "Format": ACCESS_LOG_FORMAT},
+    }}
+    resources["Api5xxAlarm"] = _alarm(
+        "API answered 5xx", "AWS/ApiGateway", "5XXError",
+        [{"Name": "ApiName", "Value": config.app_name},
+         {"Name": "Stage", "Value": config.api_gateway_stage}], threshold=5)
+
+    return {
+        "Description": f"AutoMart ({stage}): API, functions, tables, alarms",
+        "Parameters": parameters(stage),
+        "Conditions": {
+            "HasAlarmTopic": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]},
+        },
+        "Resources": resources,
+        "Outputs": {
+            "TablePrefix": {"Value": prefix},
+            "AccessLogGroup": {"Value": {"Ref": "ApiAccessLogGroup"}},
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--stage", required=True, choices=sorted(STAGES))
+    parser.add_argument("--out", help="file to write (default: stdout)")
+    args = parser.parse_args(argv)
+    text = json.dumps(merge_template(args.stage), indent=2) + "\n"
+    if args.out:
+        with open(args.out, "w") as handle:
+            handle.write(text)
+    else:
+        sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()
