@@ -1,0 +1,84 @@
+"""Request and response models of sales orders and purchase orders."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, StrictInt, StrictStr
+
+from chalicelib.schemas import Money, PageQuery, Request, Response, Sku, Timestamp
+
+UserId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
+def _real_date(value: str) -> str:
+    date.fromisoformat(value)  # ValueError (-> 400) for 2024-02-30 and the like
+    return value
+
+
+Day = Annotated[StrictStr, Field(pattern=r"^\d{4}-\d{2}-\d{2}$"), AfterValidator(_real_date)]
+
+
+# ---- sales orders -----------------------------------------------------------------------------
+
+class OrderLineIn(Request):
+    sku: Sku
+    quantity: Annotated[StrictInt, Field(ge=1, le=10_000)]
+
+
+class SalesOrderIn(Request):
+    items: Annotated[list[OrderLineIn], Field(min_length=1, max_length=25)]
+    note: Annotated[StrictStr, Field(max_length=1000)] | None = None
+    customer_id: UserId | None = Field(
+        None, description="admin and staff: record the sale for this user")
+
+
+class SalesOrderQuery(PageQuery):
+    customer_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+class CustomerOut(Response):
+    id: str
+    email: str
+    name: str
+
+
+class OrderLineOut(Response):
+    sku: str
+    name: str
+    quantity: int
+    unit_price: Money
+    line_total: Money
+
+
+class SalesOrderOut(Response):
+    id: str
+    customer: CustomerOut
+    items: list[OrderLineOut]
+    total: Money
+    note: str | None
+    created_at: Timestamp
+    created_by: str
+
+
+# ---- purchase orders --------------------------------------------------------------------------
+
+class PurchaseIn(Request):
+    sku: Sku
+    quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+    supplier_name: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    purchase_date: Day | None = Field(None, description="YYYY-MM-DD; default: today (UTC)")
+    unit_cost: Money | None = None
+
+
+class PurchaseOut(Response):
+    id: str
+    sku: str
+    product_name: str
+    quantity: int
+    supplier_name: str
+    purchase_date: str
+    unit_cost: Money | None
+    created_at: Timestamp
+    created_by: str
