@@ -26,9 +26,15 @@ CENT = Decimal("0.01")
 MAX_MONEY = Decimal("1000000000")
 
 
+# Plain decimal notation only: Decimal() alone would also take "1_000", "+5", "1e3", "NaN".
+_MONEY_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
 def _parse_money(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal, float)):
         raise ValueError("must be a decimal string or a number")
+    if isinstance(value, str) and not _MONEY_TEXT.fullmatch(value.strip()):
+        raise ValueError("must be a decimal string such as \"19.99\"")
     try:
         amount = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
     except InvalidOperation:
