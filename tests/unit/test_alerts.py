@@ -19,10 +19,10 @@ from chalicelib.alerts.check import run_check
 from chalicelib.auth import users
 from chalicelib.inventory import products
 from chalicelib.settings import reset_settings
-from chalicelib.store import db
 from chalicelib.store.models import AlertState, Notification, Product
 from tests.conftest import TEST_ENV
 from tests.unit.conftest import make_user
+from tests.unit.test_auth import aws, moto_module  # noqa: F401 - one moto per module
 
 SENDER = TEST_ENV["ALERT_SENDER"]
 
@@ -32,6 +32,7 @@ def ses(aws: None) -> Iterator[None]:
     """A fresh SES client (no hooks left from other tests) and moto's required verified sender."""
     mail.forget_client()
     mail.client().verify_email_identity(EmailAddress=SENDER)
+    ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages.clear()
     yield
     mail.forget_client()
 
@@ -376,52 +377,3 @@ def test_a_resolved_notification_not_yet_emailed_is_still_reported(admin: str) -
     adjust("BLIP", 10)
     assert run_check()["emailed"] == 1
     assert "<td>BLIP</td>" in sent()[0].body and "<td>resolved</td>" in sent()[0].body
-
-
-# ---- the cost of the check -------------------------------------------------------------------
-
-class ReadMeter:
-    """Counts the items DynamoDB returned to this client, per operation and table."""
-
-    def __init__(self) -> None:
-        self.items = 0
-        self.calls: list[tuple[str, str | None]] = []
-
-    def before(self, params: dict[str, Any], model: Any, **_: Any) -> None:
-        self.calls.append((model.name, params.get("TableName")))
-
-    def after(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
-        if model.name in ("Query", "Scan"):
-            self.items += parsed.get("ScannedCount", parsed.get("Count", 0))
-        elif model.name == "GetItem":
-            self.items += 1 if parsed.get("Item") else 0
-        elif model.name == "BatchGetItem":
-            self.items += sum(len(v) for v in parsed.get("Responses", {}).values())
-        elif model.name == "TransactGetItems":
-            self.items += len(parsed.get("Responses", []))
-
-    def __enter__(self) -> ReadMeter:
-        events = db.client().meta.events
-        events.register("provide-client-params.dynamodb", self.before)
-        events.register("after-call.dynamodb", self.after)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        events = db.client().meta.events
-        events.unregister("provide-client-params.dynamodb", self.before)
-        events.unregister("after-call.dynamodb", self.after)
-
-
-def test_check_reads_only_low_products_of_a_large_catalog(admin: str) -> None:
-    with Product.batch_write() as batch:
-        for i in range(5000):
-            batch.save(raw_product(f"CAT-{i:05d}", stock=0 if i % 1000 == 7 else 100))
-    with ReadMeter() as meter:
-        summary = run_check()
-    assert summary == {"low_stock": 5, "created": 5, "emailed": 5}
-    assert meter.items <= 50, meter.items
-    products_table = Product.Meta.table_name
-    assert ("Scan", products_table) not in meter.calls
-    with ReadMeter() as meter:  # the steady state: nothing new
-        assert run_check() == {"low_stock": 5, "created": 0, "emailed": 0}
-    assert meter.items <= 15, meter.items
