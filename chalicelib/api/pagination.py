@@ -17,16 +17,23 @@ from chalicelib.store.pages import Page
 _SIG_BYTES = 12
 
 
-def _mac(payload: bytes) -> bytes:
-    key = hashlib.sha256(b"automart-cursor:" + key_ring().signing_key.encode()).digest()
+def _mac(payload: bytes, secret: str) -> bytes:
+    key = hashlib.sha256(b"automart-cursor:" + secret.encode()).digest()
     return hmac.new(key, payload, hashlib.sha256).digest()[:_SIG_BYTES]
+
+
+def _signed_by_a_known_key(signature: bytes, payload: bytes) -> bool:
+    # Any key of the ring: a cursor handed out just before a key rotation keeps working.
+    return any(hmac.compare_digest(signature, _mac(payload, secret))
+               for secret in key_ring().keys.values())
 
 
 def encode_cursor(last_key: str | None) -> str | None:
     if last_key is None:
         return None
     payload = last_key.encode()
-    return base64.urlsafe_b64encode(_mac(payload) + payload).decode().rstrip("=")
+    signature = _mac(payload, key_ring().signing_key)
+    return base64.urlsafe_b64encode(signature + payload).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str | None) -> str | None:
@@ -35,7 +42,7 @@ def decode_cursor(cursor: str | None) -> str | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         signature, payload = raw[:_SIG_BYTES], raw[_SIG_BYTES:]
-        if payload and hmac.compare_digest(signature, _mac(payload)):
+        if payload and _signed_by_a_known_key(signature, payload):
             return payload.decode()
     except (ValueError, UnicodeDecodeError):
         pass

@@ -94,10 +94,16 @@ def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
     ]
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def parse_body(model: type[BaseModel], raw: bytes | None) -> BaseModel:
     try:
-        data = json.loads(raw or b"", parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
+        # NaN and Infinity are Python's extensions, not JSON. Nesting deep enough to exhaust the
+        # recursion limit is a client's doing too: both are invalid JSON, never a 500.
+        data = json.loads(raw or b"", parse_float=Decimal, parse_constant=_not_json)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise InvalidJson() from None
     if not isinstance(data, dict):
         raise ValidationFailed(details=[{"field": "body", "message": "must be a JSON object"}])
