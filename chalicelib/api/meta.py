@@ -19,6 +19,8 @@ ASSETS = {
     "swagger-ui-standalone-preset.js": "application/javascript",
 }
 
+# Relative URLs: they resolve under the API Gateway stage prefix too (/api/docs -> /api/docs/...).
+# validatorUrl null: Swagger UI would otherwise send the document to validator.swagger.io.
 DOCS_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>AutoMart API</title>
 <link rel="stylesheet" href="docs/swagger-ui.css"></head>
@@ -28,7 +30,7 @@ DOCS_HTML = """<!doctype html>
 <script>
 window.ui = SwaggerUIBundle({url: "openapi.json", dom_id: "#swagger-ui",
   presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "BaseLayout",
-  persistAuthorization: true});
+  validatorUrl: null, persistAuthorization: true});
 </script></body></html>
 """
 
