@@ -66,6 +66,21 @@ GRANTS: dict[str, set[Grant]] = {
         | _on("refresh-tokens", "GetItem", "PutItem", "DeleteItem")
         | _on("products", "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Scan")
         | _on("movements", "PutItem", "Query")
+        # Orders and purchases: one transaction each (stock, ledger, order, idempotency marker),
+        # consistent batch reads of what they check.
+        | _on("sales-orders", "GetItem", "PutItem", "UpdateItem")
+        | _on("sales-orders", "Query", index="all_orders")
+        | _on("sales-orders", "Query", index="by_customer")
+        | _on("sales-orders", "Query", index="by_recorder")
+        | _on("purchase-orders", "GetItem", "PutItem", "UpdateItem")
+        | _on("purchase-orders", "Query", index="all_purchases")
+        | _on("idempotency", "GetItem", "PutItem")
+        | {("dynamodb:BatchGetItem", f"table/{t}")
+           for t in ("users", "products", "sales-orders", "purchase-orders", "idempotency")}
+        # Notifications: list, read, handle; episodes closed by the write that ends them.
+        | _on("notifications", "GetItem")
+        | _on("notifications", "Query", index="by_status")
+        | _on("alert-states", "GetItem")
     ),
     # The scheduled low-stock check.
     "check_low_stock": _bind() | _LOW_STOCK_CHECK,
