@@ -1,0 +1,112 @@
+"""How the low-stock check scales with the catalog, beside a full Scan of the same table.
+
+    .venv/bin/python benchmarks/low_stock_check.py [--sizes 1000 10000 50000] [--low 10]
+
+Runs against moto in process (no network, no AWS): absolute times are moto's Python, not
+DynamoDB's; the items read are what DynamoDB would read and bill. For each catalog size it
+bulk-loads the products (BatchWriteItem), then times the first check (opens and emails 10
+episodes), a steady-state check (nothing new) and a paginated Scan of the products table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+    "TABLE_PREFIX": "bench-", "ALERT_RECIPIENTS": "ops@example.com",
+    "ALERT_SENDER": "alerts@example.com",
+})
+for name in ("AWS_ENDPOINT_URL", "DYNAMODB_ENDPOINT", "SES_ENDPOINT"):
+    os.environ.pop(name, None)
+
+
+class Meter:
+    """Items DynamoDB returned (Query/Scan ScannedCount, GetItem hits) to the shared client."""
+
+    def __init__(self, client: Any) -> None:
+        self.events = client.meta.events
+        self.items = 0
+        self.requests = 0
+
+    def after(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        self.requests += 1
+        if model.name in ("Query", "Scan"):
+            self.items += parsed.get("ScannedCount", parsed.get("Count", 0))
+        elif model.name == "GetItem" and parsed.get("Item"):
+            self.items += 1
+
+    def __enter__(self) -> Meter:
+        self.events.register("after-call.dynamodb", self.after)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.events.unregister("after-call.dynamodb", self.after)
+
+
+def measure(size: int, low: int) -> list[tuple[str, float, int, int]]:
+    from moto import mock_aws
+
+    from chalicelib import clock, mail
+    from chalicelib.alerts.check import run_check
+    from chalicelib.inventory.products import alert_shard
+    from chalicelib.settings import reset_settings
+    from chalicelib.store import db
+    from chalicelib.store.models import Product
+
+    reset_settings()
+    db.unbind()
+    mail.forget_client()
+    with mock_aws():
+        db.create_tables()
+        mail.client().verify_email_identity(EmailAddress="alerts@example.com")
+        every = size // low
+        now = clock.iso()
+        with Product.batch_write() as batch:
+            for i in range(size):
+                sku = f"SKU-{i:06d}"
+                stock = 0 if i % every == 0 and i // every < low else 100
+                batch.save(Product(sku=sku, name=f"Product {i}", price=Decimal("9.99"),
+                                   stock=stock, low_stock_threshold=5, headroom=stock - 5,
+                                   alert_shard=alert_shard(sku), incarnation=clock.new_id(),
+                                   created_at=now, updated_at=now))
+        rows = []
+        for label in ("check (first: opens+emails)", "check (steady state)"):
+            with Meter(db.client()) as meter:
+                started = time.perf_counter()
+                summary = run_check()
+                rows.append((label, time.perf_counter() - started, meter.items, meter.requests))
+            assert summary["low_stock"] == low, summary
+        with Meter(db.client()) as meter:
+            started = time.perf_counter()
+            scanned = sum(1 for _ in Product.scan())
+            rows.append(("full Scan of products", time.perf_counter() - started, meter.items,
+                         meter.requests))
+        assert scanned == size
+    db.unbind()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 50000])
+    parser.add_argument("--low", type=int, default=10)
+    args = parser.parse_args()
+    print(f"moto in process; {args.low} low products per catalog\n")
+    print(f"{'products':>9}  {'operation':<30} {'seconds':>8} {'items read':>11} {'requests':>9}")
+    for size in args.sizes:
+        for label, seconds, items, requests in measure(size, args.low):
+            print(f"{size:>9}  {label:<30} {seconds:>8.3f} {items:>11} {requests:>9}")
+
+
+if __name__ == "__main__":
+    main()
