@@ -21,6 +21,7 @@ from typing import Any
 from chalice import AuthResponse, Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
+from chalicelib import observability
 from chalicelib.auth.tokens import Caller, InvalidToken, verify_access_token
 from chalicelib.errors import AppError, Forbidden, InvalidJson, ValidationFailed
 
@@ -173,6 +174,7 @@ class Resource:
                 request = blueprint.current_request
                 try:
                     caller = _caller(request) if roles else None
+                    observability.bind_request(request, caller.id if caller else None)
                     if caller is not None and caller.role not in roles:
                         raise Forbidden()
                     call = Call(
