@@ -73,12 +73,13 @@ def start_stack(email: str, password: str) -> tuple[subprocess.Popen, str]:
            "DYNAMODB_LOCAL_PORT": str(free_port())}
     process = subprocess.Popen([sys.executable, "-m", "infra.local_stack"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert process.stdout is not None
+    output = process.stdout
+    assert output is not None
     deadline = time.monotonic() + 120
-    for line in process.stdout:
+    for line in output:
         if "local stack ready" in line:
             # Keep draining its output so that the stack never blocks on a full pipe.
-            threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+            threading.Thread(target=lambda: [None for _ in output], daemon=True).start()
             return process, f"http://127.0.0.1:{api_port}"
         if time.monotonic() > deadline:
             break
@@ -122,10 +123,10 @@ def run_level(clients: int, seconds: float, request: Any) -> tuple[float, Counte
 def requests_per_order() -> Counter:
     """DynamoDB requests of one sale, counted in process against moto (as the unit tests do)."""
     sys.path.insert(0, str(ROOT))
-    import tests.conftest  # noqa: F401  (the unit-test environment: in-process moto only)
     from chalice.test import Client
     from moto import mock_aws
 
+    import tests.conftest  # noqa: F401  (the unit-test environment: in-process moto only)
     from chalicelib.auth import users
     from chalicelib.settings import reset_settings
     from chalicelib.store import db

@@ -14,7 +14,7 @@ api = Resource("purchase-orders")
 
 
 def purchase_out(p: Purchase) -> PurchaseOut:
-    return PurchaseOut(id=p.id, sku=p.sku, product_name=p.product_name, quantity=p.quantity,
+    return PurchaseOut(id=p.id, sku=p.sku, product_name=p.product_name, quantity=int(p.quantity),
                        supplier_name=p.supplier_name, purchase_date=p.purchase_date,
                        unit_cost=p.unit_cost, created_at=p.created_at, created_by=p.created_by)
 

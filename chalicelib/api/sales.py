@@ -35,7 +35,7 @@ def order_out(order: SalesOrder) -> SalesOrderOut:
     c = order.customer
     return SalesOrderOut(
         id=order.id, customer=CustomerOut(id=c.id, email=c.email, name=c.name),
-        items=[OrderLineOut(sku=line.sku, name=line.name, quantity=line.quantity,
+        items=[OrderLineOut(sku=line.sku, name=line.name, quantity=int(line.quantity),
                             unit_price=line.unit_price, line_total=line.line_total)
                for line in order.items],
         total=order.total, note=order.note, created_at=order.created_at,

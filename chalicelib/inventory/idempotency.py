@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.transactions import TransactWrite
@@ -80,7 +80,7 @@ def read(wanted: Intent) -> IdempotencyMarker | None:
 
 def add_marker(txn: TransactWrite, wanted: Intent, resource_id: str) -> None:
     assert wanted.marker_key is not None
-    now = datetime.fromtimestamp(int(clock.now()), tz=timezone.utc)
+    now = datetime.fromtimestamp(int(clock.now()), tz=UTC)
     marker = IdempotencyMarker(key=wanted.marker_key, resource_id=resource_id,
                                body_hash=wanted.body_hash, expires_at=now + LIFETIME)
     txn.save(marker, condition=IdempotencyMarker.key.does_not_exist()

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import CancellationReason, TransactWriteError
 
@@ -169,11 +169,11 @@ def take_stock(write: Write, product: Product, quantity: int, kind: str, referen
     With `alert`, a take that makes the product low opens its episode in the same transaction;
     the product's condition then also requires that it really becomes low (headroom < q).
     """
-    threshold = product.low_stock_threshold
+    stock, threshold = int(product.stock), int(product.low_stock_threshold)
     condition = (Product.stock >= quantity) & (Product.incarnation == product.incarnation)
-    if alert and not episodes.is_low(product.stock, threshold) and \
-            episodes.is_low(product.stock - quantity, threshold):
-        episodes.add_open_ops(write.txn, product, product.stock - quantity, threshold)
+    if alert and not episodes.is_low(stock, threshold) and \
+            episodes.is_low(stock - quantity, threshold):
+        episodes.add_open_ops(write.txn, product, stock - quantity, threshold)
         write.label("put", f"alert:{product.sku}", 2)
         condition &= Product.headroom < quantity
     ledger.add_movement(write.txn, product.sku, product.incarnation, kind, -quantity, reference)
@@ -380,7 +380,8 @@ def list_orders(caller_id: str, role: str, customer_id: str | None, limit: int,
 
 
 def cancel_order(order_id: str) -> SalesOrder:
-    """Give every line's stock back, atomically; lines of deleted or re-created products get none."""
+    """Give every line's stock back, atomically; lines of products deleted or re-created since
+    get nothing."""
     db.bind()
     order, was_low = db.with_retries(lambda: _cancel(order_id), attempts=6)
     settle_episodes(was_low)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from pynamodb.exceptions import TransactWriteError
@@ -30,7 +30,7 @@ RESOURCE = "purchase-orders"
 
 
 def today() -> str:
-    return datetime.fromtimestamp(clock.now(), tz=timezone.utc).date().isoformat()
+    return datetime.fromtimestamp(clock.now(), tz=UTC).date().isoformat()
 
 
 def create_purchase(caller_id: str, sku: str, quantity: int, supplier_name: str,
@@ -88,7 +88,7 @@ def _create(purchase_id: str, caller_id: str, sku: str, quantity: int, supplier_
         if failed:
             raise db.Contention() from exc  # deleted or re-created since the read
         raise
-    return purchase, True, episodes.is_low(product.stock, product.low_stock_threshold)
+    return purchase, True, episodes.is_low(int(product.stock), int(product.low_stock_threshold))
 
 
 def _replayed(purchase_id: str) -> Purchase:
@@ -130,14 +130,15 @@ def reverse_purchase(purchase_id: str) -> Purchase:
 def _reverse(purchase_id: str) -> Purchase:
     purchase = get_purchase(purchase_id)
     product = read_batch([purchase.sku]).products.get(purchase.sku)
-    current = product is not None and product.incarnation == purchase.incarnation
-    if current and product.stock < purchase.quantity:
+    if product is not None and product.incarnation != purchase.incarnation:
+        product = None  # re-created: this purchase's stock left with the old one
+    if product is not None and product.stock < purchase.quantity:
         raise InsufficientStock(details=[{"sku": purchase.sku, "requested": purchase.quantity,
                                           "available": int(product.stock)}])
     try:
-        _write_reversal(purchase, product if current else None, alert=True)
+        _write_reversal(purchase, product, alert=True)
     except StaleAlert:  # the scheduled check will open the episode
-        _write_reversal(purchase, product if current else None, alert=False)
+        _write_reversal(purchase, product, alert=False)
     return purchase
 
 
@@ -152,7 +153,7 @@ def _write_reversal(purchase: Purchase, product: Product | None, alert: bool) ->
                                   | (Product.incarnation != purchase.incarnation))
         write.label("check", "product-gone")
     else:
-        take_stock(write, product, purchase.quantity, "purchase_reversed", purchase.id, alert)
+        take_stock(write, product, int(purchase.quantity), "purchase_reversed", purchase.id, alert)
     try:
         write.commit()
     except TransactWriteError as exc:
@@ -164,7 +165,7 @@ def _write_reversal(purchase: Purchase, product: Product | None, alert: bool) ->
         if "product-gone" in failed:
             raise db.Contention() from exc
         if product is not None:
-            short = shortages(failed, {product.sku: (product, purchase.quantity)})
+            short = shortages(failed, {product.sku: (product, int(purchase.quantity))})
             if short:
                 raise InsufficientStock(details=short) from None
         raise

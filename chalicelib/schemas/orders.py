@@ -17,7 +17,9 @@ def _real_date(value: str) -> str:
     return value
 
 
-Day = Annotated[StrictStr, Field(pattern=r"^\d{4}-\d{2}-\d{2}$"), AfterValidator(_real_date)]
+Day = Annotated[StrictStr,
+                Field(pattern=r"^\d{4}-\d{2}-\d{2}$", json_schema_extra={"format": "date"}),
+                AfterValidator(_real_date)]
 
 
 # ---- sales orders -----------------------------------------------------------------------------

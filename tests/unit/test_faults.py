@@ -12,10 +12,16 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse  # type: ignore[import-untyped]
 
 from chalicelib.store import db
-from tests.unit.test_sales_orders import add_product, all_items, assert_ledger, order, stock
+from tests.unit.test_sales_orders import (
+    add_product,
+    all_items,
+    assert_ledger,
+    order,
+    stock,
+)
 
 PURCHASES = "/purchase-orders"
 

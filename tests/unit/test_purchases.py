@@ -4,7 +4,7 @@ stock is short), idempotency, low-stock episodes, and stock == sum(movements).""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from chalicelib.store.models import AlertState, Notification
 from tests.unit.test_sales_orders import (
@@ -44,7 +44,7 @@ def test_a_purchase_raises_stock_with_its_movement(api, tokens):
 def test_defaults_today_utc_and_no_unit_cost(api, tokens):
     add_product(api, tokens["admin"], "A")
     body = buy(api, tokens["admin"]).json
-    assert body["purchase_date"] == datetime.now(timezone.utc).date().isoformat()
+    assert body["purchase_date"] == datetime.now(UTC).date().isoformat()
     assert body["unit_cost"] is None
 
 
