@@ -5,6 +5,7 @@ from __future__ import annotations
 from chalicelib.api.pagination import decode_cursor, page_out
 from chalicelib.api.routing import ADMIN, ANY_ROLE, ANYONE, Call, Resource
 from chalicelib.auth import users
+from chalicelib.errors import ValidationFailed
 from chalicelib.schemas import (
     CreateUserIn,
     LoginIn,
@@ -86,4 +87,8 @@ def get_user(call: Call) -> UserOut:
            errors=(404, 409), summary="Change a user's name, role or active flag")
 def update_user(call: Call) -> UserOut:
     b = call.body
+    # As for products: an explicit null is a client error, not "leave unchanged".
+    nulls = [name for name, value in b.model_dump(exclude_unset=True).items() if value is None]
+    if nulls:
+        raise ValidationFailed(details=[{"field": n, "message": "may not be null"} for n in nulls])
     return user_out(users.update_user(call.params["id"], b.name, b.role, b.active))

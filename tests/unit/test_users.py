@@ -99,9 +99,10 @@ def test_patch_user_fields(api, tokens):
     assert api.call("GET", f"/users/{user_id}", token=admin).json["role"] == "staff"
     # The new role is in the tokens issued from now on.
     staff_token = api.login(email, PASSWORD)["access_token"]
-    assert api.call("GET", f"/products/X/movements", token=staff_token).status == 404
-    for bad in ({"role": "root"}, {"active": "false"}, {"name": ""}, {"email": "a@b.com"},
-                {"password": "new-password"}):
+    assert api.call("GET", "/products/X/movements", token=staff_token).status == 404
+    for bad in ({"role": "root"}, {"active": "false"}, {"active": 1}, {"name": ""},
+                {"email": "a@b.com"}, {"password": "new-password"}, {"name": None},
+                {"role": None}, {"active": None}, {"id": "other"}):
         assert api.call("PATCH", f"/users/{user_id}", bad, admin).status == 400, bad
 
 
