@@ -20,7 +20,7 @@ def purchase_out(p: Purchase) -> PurchaseOut:
 
 
 @api.route("/purchase-orders", "POST", roles=ADMIN_STAFF, body=PurchaseIn, response=PurchaseOut,
-           status=201, idempotent=True, errors=(422,),
+           status=201, idempotent=True, errors=(409, 422),
            summary="Restock: stock rises by quantity, atomically")
 def create_purchase(call: Call) -> tuple[PurchaseOut, int]:
     b = call.body

@@ -493,3 +493,27 @@ def test_a_stale_episode_does_not_stop_the_sale(api, tokens):
     assert stock("LOW") == 3
     assert AlertState.get("LOW").notification_id == "01OLDNOTIFICATION"
     assert_ledger("LOW")
+
+
+def test_a_restock_between_read_and_write_sells_without_opening_an_episode(api, tokens,
+                                                                           monkeypatch):
+    """The read says "becomes low"; a purchase lands first, so the write finds it will not."""
+    from chalicelib.inventory import orders
+
+    add_product(api, tokens["admin"], "LOW", stock=10, threshold=5)
+    real_read = orders.read_batch
+    calls = []
+
+    def read_then_restock(*args: Any, **kwargs: Any) -> Any:
+        reads = real_read(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 1:
+            Product(sku="LOW").update([Product.stock.add(10), Product.headroom.add(10)])
+        return reads
+
+    monkeypatch.setattr(orders, "read_batch", read_then_restock)
+    reply = order(api, tokens["customer"], [("LOW", 7)])
+    assert reply.status == 201, reply.json
+    assert len(calls) == 1  # retried the write without alert ops, not the whole request
+    assert stock("LOW") == 13
+    assert list(AlertState.scan()) == [] and list(Notification.scan()) == []
