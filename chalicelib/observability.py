@@ -25,8 +25,8 @@ from typing import Any
 
 NAMESPACE = "AutoMart"
 _SECRET = re.compile(r"pass|token|secret|key|authorization|cookie", re.IGNORECASE)
-_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("automart_log",
-                                                                          default={})
+_context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "automart_log", default=None)
 
 logger = logging.getLogger("automart")
 
@@ -40,7 +40,7 @@ class JsonFormatter(logging.Formatter):
         line: dict[str, Any] = {
             "level": record.levelname, "message": record.getMessage(),
             "logger": record.name, "time": round(record.created, 3),
-            **_context.get(),
+            **(_context.get() or {}),
             **redact(getattr(record, "fields", {})),
         }
         if record.exc_info:
@@ -88,7 +88,7 @@ def emf(name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> 
         "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
             "Namespace": NAMESPACE, "Dimensions": [sorted(dims)],
             "Metrics": [{"Name": name, "Unit": unit}]}]},
-        **dims, name: value, **_context.get(),
+        **dims, name: value, **(_context.get() or {}),
     }
 
 
