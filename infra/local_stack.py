@@ -1,6 +1,6 @@
 """The local stack: `make run` (and the integration tests) start exactly this.
 
-moto server (DynamoDB and SES) on AWS_EMULATOR_PORT, or DynamoDB Local with LOCAL_DB=dynamodb-local
+moto server (DynamoDB, SES, SSM; infra/moto_server.py) on AWS_EMULATOR_PORT, or DynamoDB Local with LOCAL_DB=dynamodb-local
 (SES stays on moto); tables created from the PynamoDB models; the SES sender verified; the admin
 from ADMIN_EMAIL / ADMIN_PASSWORD ensured; the low-stock check every CHECK_INTERVAL seconds; and
 the API under `chalice local` on PORT. Empty state at every start; Ctrl-C or SIGTERM stops it all.
@@ -42,8 +42,8 @@ def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: f
 
 def start_moto(port: int) -> subprocess.Popen:
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "infra.moto_server", HOST, str(port)],
+        stdout=subprocess.DEVNULL, stderr=open(os.environ.get("MOTO_LOG", os.devnull), "a"),
     )
     wait_for_port(port, process)
     return process

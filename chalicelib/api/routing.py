@@ -23,7 +23,8 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib import observability
 from chalicelib.auth.tokens import Caller, InvalidToken, verify_access_token
-from chalicelib.errors import AppError, Forbidden, InvalidJson, ValidationFailed
+from chalicelib.errors import AppError, Busy, Forbidden, InvalidJson, ValidationFailed
+from chalicelib.store import db
 
 log = logging.getLogger("automart")
 
@@ -187,7 +188,10 @@ class Resource:
                     return _render(view(call), spec)
                 except AppError as error:
                     return error_response(error)
-                except Exception:
+                except Exception as exc:
+                    if db.is_unavailable(exc):
+                        log.warning("DynamoDB unavailable on %s %s: %s", method, path, exc)
+                        return error_response(Busy(headers={"Retry-After": "1"}))
                     log.exception("unhandled error on %s %s", method, path)
                     return json_response(
                         {"code": "internal_error", "message": "Something went wrong on our side"},

@@ -106,6 +106,15 @@ def is_retryable(exc: PynamoDBException) -> bool:
     return _error_code(exc) in RETRYABLE_CODES
 
 
+def is_unavailable(exc: BaseException) -> bool:
+    """DynamoDB could not serve us (throttled, or its own 5xx after botocore's retries)."""
+    if not isinstance(exc, PynamoDBException):
+        return False
+    response = getattr(exc.cause, "response", None) or {}
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return is_retryable(exc) or status >= 500
+
+
 class Contention(Exception):
     """An optimistic write found the item changed since it was read: read and try again."""
 

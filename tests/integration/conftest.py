@@ -117,10 +117,21 @@ def start_stack(backend: str, **extra_env: str) -> Stack:
     else:
         process.kill()
         raise TimeoutError("local stack not ready:\n" + "".join(seen))
-    # Drain the output so the stack never blocks on a full pipe.
+    # Drain the output into a log file (read it when a test fails) so the stack never blocks.
+    import tempfile
     import threading
 
-    threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
+    log = tempfile.NamedTemporaryFile("w", prefix=f"local-stack-{backend}-", suffix=".log",
+                                      delete=False)
+    log.writelines(seen)
+
+    def drain() -> None:
+        for line in process.stdout:  # type: ignore[union-attr]
+            log.write(line)
+            log.flush()
+
+    threading.Thread(target=drain, daemon=True).start()
+    print(f"local stack ({backend}) log: {log.name}")
     base_url = f"http://127.0.0.1:{api_port}"
     emulator_url = f"http://127.0.0.1:{emulator_port}"
     dynamodb_url = emulator_url if backend == "moto" else f"http://127.0.0.1:{dynamodb_port}"
