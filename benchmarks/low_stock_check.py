@@ -49,7 +49,7 @@ class Meter:
         self.events.register("after-call.dynamodb", self.after)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.events.unregister("after-call.dynamodb", self.after)
 
 

@@ -82,7 +82,7 @@ def recipients() -> tuple[str, ...]:
     configured = get_settings().alert_recipients
     if configured:
         return configured
-    admins = User.by_role.query("admin", filter_condition=User.active == True)  # noqa: E712
+    admins = User.by_role.query("admin", filter_condition=User.active == True)
     return tuple(sorted({admin.email for admin in admins}))
 
 

@@ -250,7 +250,7 @@ def test_close_episode_after_handling_keeps_it_hidden(admin: str) -> None:
 
 def test_one_email_per_check_lists_the_new_notifications(ses: None) -> None:
     _, first_admin = make_user("admin")
-    off_id, off_admin = make_user("admin")
+    off_id, _ = make_user("admin")
     users.update_user(off_id, None, None, False)
     make_user("staff")
     add("A-1", stock=2)

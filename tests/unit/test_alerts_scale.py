@@ -7,7 +7,7 @@ from typing import Any
 from chalicelib.alerts.check import run_check
 from chalicelib.store import db
 from chalicelib.store.models import Product
-from tests.unit.test_alerts import admin, raw_product, ses  # noqa: F401 - fixtures
+from tests.unit.test_alerts import admin, raw_product, ses
 
 
 class ReadMeter:
@@ -36,7 +36,7 @@ class ReadMeter:
         events.register("after-call.dynamodb", self.after)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         events = db.client().meta.events
         events.unregister("provide-client-params.dynamodb", self.before)
         events.unregister("after-call.dynamodb", self.after)

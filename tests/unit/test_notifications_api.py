@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tests.unit.conftest import Api
-from tests.unit.test_auth import aws, moto_module  # noqa: F401 - one moto per module
-from tests.unit.test_alerts import add, atomic_requests, sent, ses  # noqa: F401 - fixtures
+from tests.unit.test_alerts import add, atomic_requests, sent, ses
+from tests.unit.test_auth import aws, moto_module
 
 pytestmark = pytest.mark.usefixtures("ses")
 
@@ -171,10 +171,9 @@ def test_purchase_reversal_starts_a_new_episode(api: Api, tokens: dict[str, str]
 def test_sales_racing_checks_give_one_notification(api: Api, tokens: dict[str, str],
                                                    atomic_requests: None) -> None:
     from chalicelib.alerts.check import run_check
-    from tests.unit.test_alerts import run_together
-
     from chalicelib.inventory.idempotency import Intent
     from chalicelib.store.models import User
+    from tests.unit.test_alerts import run_together
 
     admin = tokens["admin"]
     buyer = next(iter(User.by_role.query("admin"))).id
