@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -36,7 +37,8 @@ class Tokens:
 def normalize_email(email: str) -> str:
     """Syntax only (no DNS); unique case-insensitively, so the whole address is lower-cased."""
     try:
-        valid = validate_email(email, check_deliverability=False)
+        # test_environment: also take the reserved .test domain, a syntactically valid address.
+        valid = validate_email(email, check_deliverability=False, test_environment=True)
     except EmailNotValidError as exc:
         raise ValidationFailed(details=[{"field": "email", "message": str(exc)}]) from None
     return valid.normalized.lower()
@@ -95,6 +97,14 @@ def list_users(role: str | None, limit: int, after: str | None) -> Page[User]:
 
 
 def update_user(user_id: str, name: str | None, role: str | None, active: bool | None) -> User:
+    attempt = itertools.count()
+    # Bounded: a user changed under us (or a stale index entry) is retried with backoff, then 503.
+    return db.with_retries(lambda: _update_once(user_id, name, role, active, next(attempt)),
+                           attempts=8)
+
+
+def _update_once(user_id: str, name: str | None, role: str | None, active: bool | None,
+                 attempt: int) -> User:
     user = get_user(user_id)
     actions = []
     if name is not None:
@@ -108,24 +118,29 @@ def update_user(user_id: str, name: str | None, role: str | None, active: bool |
     stays_admin = (role or user.role) == "admin" and (user.active if active is None else active)
     # Optimistic: the update applies to the user as we read it.
     condition = (User.role == user.role) & (User.active == user.active)
+    is_admin = (User.role == "admin") & (User.active == True)  # noqa: E712
     try:
         if user.role == "admin" and user.active and not stays_admin:
-            other = next((u for u in User.by_role.query("admin", filter_condition=User.active == True)  # noqa: E712
-                          if u.id != user.id), None)
-            if other is None:
+            # The index is eventually consistent: its answer is checked in the transaction, and
+            # each retry checks another candidate, in case the first one is stale.
+            others = [u.id for u in User.by_role.query("admin", filter_condition=is_admin)
+                      if u.id != user.id]
+            if not others:
                 raise LastAdmin()
             # Checking one other admin is enough: of two admins demoting each other at once,
             # the second transaction finds its check broken and fails.
             with db.transaction() as txn:
                 txn.update(user, actions, condition=condition)
-                txn.condition_check(User, other.id,
-                                    condition=(User.role == "admin") & (User.active == True))  # noqa: E712
+                txn.condition_check(User, others[attempt % len(others)], condition=is_admin)
         else:
             user.update(actions, condition=condition)
-    except (TransactWriteError, UpdateError) as exc:
-        if "ConditionalCheckFailed" in str(exc) or (
-                isinstance(exc, TransactWriteError) and "ConditionalCheckFailed" in db.cancellation_codes(exc)):
-            return update_user(user_id, name, role, active)  # changed under us: decide again
+    except TransactWriteError as exc:
+        if "ConditionalCheckFailed" in db.cancellation_codes(exc):
+            raise db.Contention() from exc  # changed under us: decide again
+        raise
+    except UpdateError as exc:
+        if "ConditionalCheckFailed" in str(exc):
+            raise db.Contention() from exc
         raise
     return get_user(user_id)
 

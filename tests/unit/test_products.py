@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 import pytest
-from moto.core.botocore_stubber import BotocoreStubber
 
 from chalicelib.store.models import Product
 from tests.unit.conftest import Api
-from tests.unit.test_auth import aws, moto_module  # noqa: F401  (one moto per module)
+from tests.unit.test_auth import atomic_moto, aws, moto_module  # noqa: F401  (shared fixtures)
 
 PRODUCT_KEYS = {"sku", "name", "description", "price", "stock", "low_stock_threshold",
                 "created_at", "updated_at"}
@@ -244,23 +242,6 @@ def test_patch_stock_records_adjustments_newest_first(api, tokens):
     assert all(m["reference"] is None and m["at"].endswith("Z") for m in movements)
     assert [m["at"] for m in movements] == sorted((m["at"] for m in movements), reverse=True)
     assert sum(m["quantity_change"] for m in movements) == 12
-
-
-@pytest.fixture()
-def atomic_moto():
-    """DynamoDB applies each request atomically; moto in process does not (a transaction's
-    condition checks and writes interleave across threads). One request at a time restores that
-    guarantee while the threads still interleave between requests (read, then conditional write).
-    """
-    lock = threading.Lock()
-    original = BotocoreStubber.process_request
-
-    def one_at_a_time(self, request):  # type: ignore[no-untyped-def]
-        with lock:
-            return original(self, request)
-
-    with mock.patch.object(BotocoreStubber, "process_request", one_at_a_time):
-        yield
 
 
 def test_concurrent_stock_adjustments_keep_the_ledger_exact(api, tokens, atomic_moto):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 import pytest
 
+from chalicelib.store import db
 from chalicelib.store.models import User
 
 from tests.unit.conftest import Api, make_user
-from tests.unit.test_auth import aws, moto_module  # noqa: F401  (one moto per module)
+from tests.unit.test_auth import atomic_moto, aws, moto_module  # noqa: F401  (shared fixtures)
 
 PASSWORD = "password123"
 
@@ -164,3 +167,51 @@ def test_deactivated_user_is_locked_out(api, tokens):
     # Reactivated: logging in works again.
     assert api.call("PATCH", f"/users/{user_id}", {"active": True}, tokens["admin"]).status == 200
     assert api.login(email, PASSWORD)["access_token"]
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one(api, aws, atomic_moto):
+    ids_and_tokens = []
+    for _ in range(2):
+        user_id, email = make_user("admin")
+        ids_and_tokens.append((user_id, api.login(email, PASSWORD)["access_token"]))
+    (first, first_token), (second, second_token) = ids_and_tokens
+    barrier = threading.Barrier(2)
+
+    def demote(target: str, token: str) -> int:
+        barrier.wait()
+        return api.call("PATCH", f"/users/{target}", {"role": "staff"}, token).status
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        statuses = sorted(pool.map(demote, (second, first), (first_token, second_token)))
+    assert statuses == [200, 409]
+    admins = [u for u in (User.get(first), User.get(second)) if u.role == "admin" and u.active]
+    assert len(admins) == 1
+
+
+class Stale:
+    """What an eventually consistent index may still list as an active admin."""
+
+    def __init__(self, user_id: str) -> None:
+        self.id = user_id
+
+
+def test_a_stale_index_entry_is_checked_then_another_admin_tried(api, aws):
+    admin_id, email = make_user("admin")
+    other_admin, _ = make_user("admin")
+    former_admin, _ = make_user("staff")
+    token = api.login(email, PASSWORD)["access_token"]
+    listed = [Stale(former_admin), Stale(other_admin)]
+    with mock.patch.object(User.by_role, "query", return_value=listed):
+        reply = api.call("PATCH", f"/users/{admin_id}", {"role": "staff"}, token)
+    assert reply.status == 200 and reply.json["role"] == "staff", reply.json
+
+
+def test_only_stale_admins_in_the_index_give_503_not_a_demotion(api, aws):
+    admin_id, email = make_user("admin")
+    former_admin, _ = make_user("staff")
+    token = api.login(email, PASSWORD)["access_token"]
+    with mock.patch.object(User.by_role, "query", return_value=[Stale(former_admin)]), \
+            mock.patch.object(db.time, "sleep"):
+        reply = api.call("PATCH", f"/users/{admin_id}", {"active": False}, token)
+    assert reply.status == 503 and reply.json["code"] == "busy" and reply.headers["Retry-After"]
+    assert User.get(admin_id).active is True
