@@ -12,6 +12,7 @@ stage's table prefix from .chalice/config.json (and its JWT key parameter is not
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import random
@@ -42,7 +43,8 @@ def configure(args: argparse.Namespace) -> None:
 def create_admin(args: argparse.Namespace) -> None:
     from chalicelib.auth import users
 
-    user, created = users.ensure_admin(args.email, args.password, args.name)
+    password = args.password or getpass.getpass(f"Password for {args.email}: ")
+    user, created = users.ensure_admin(args.email, password, args.name)
     print(f"{'created' if created else 'exists already'}: admin {user.email} ({user.id})")
 
 
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     admin = commands.add_parser("create-admin", help="ensure an admin account exists")
     admin.add_argument("--email", required=True)
-    admin.add_argument("--password", required=True)
+    admin.add_argument("--password", help="asked for when left out")
     admin.add_argument("--name", default="Admin")
     admin.set_defaults(run=create_admin)
     sample = commands.add_parser("seed", help="create sample products")

@@ -3,7 +3,7 @@
 #   make lint-cfn STAGE=dev          cfn-lint on that template
 #   make deploy STAGE=dev SES_IDENTITY=example.com ALERT_SENDER=alerts@example.com \
 #        DEPLOY_BUCKET=my-artifacts  needs AWS credentials
-#   make admin STAGE=dev             the first admin (prompts), against the stage's tables
+#   make admin STAGE=dev ADMIN_EMAIL=you@example.com   the first admin (prompts for the password)
 STAGE ?= dev
 STACK_NAME ?= automart-$(STAGE)
 export AWS_DEFAULT_REGION ?= us-east-1
@@ -33,6 +33,7 @@ deploy: lint-cfn
 	aws cloudformation describe-stacks --stack-name $(STACK_NAME) \
 	  --query "Stacks[0].Outputs[?OutputKey=='EndpointURL'].OutputValue" --output text
 
-# The first admin of a deployed stage: the lead's management command on the stage's tables.
+# The first admin of a deployed stage (asks for the password): the management command.
 admin: venv
-	STAGE=$(STAGE) TABLE_PREFIX=automart-$(STAGE)- $(BIN)/python -m chalicelib.cli create-admin
+	@test -n "$(ADMIN_EMAIL)" || { echo "ADMIN_EMAIL=<address> is required"; exit 2; }
+	$(BIN)/python -m infra.cli --stage $(STAGE) create-admin --email "$(ADMIN_EMAIL)"

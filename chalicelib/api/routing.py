@@ -187,6 +187,9 @@ class Resource:
                     )
                     return _render(view(call), spec)
                 except AppError as error:
+                    # One metric for every refusal; the code dimension names it
+                    # (insufficient_stock, too_many_attempts, ...).
+                    observability.metric("Rejections", code=error.code)
                     return error_response(error)
                 except Exception as exc:
                     if db.is_unavailable(exc):

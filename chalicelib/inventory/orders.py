@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import CancellationReason, TransactWriteError
 
-from chalicelib import clock
+from chalicelib import clock, observability
 from chalicelib.alerts import episodes
 from chalicelib.errors import (
     DuplicateSku,
@@ -249,9 +249,12 @@ def create_order(caller_id: str, role: str, lines: list[LineIn], note: str | Non
     # One id for every attempt: an attempt that finds it written knows an earlier attempt of
     # this request committed (its answer was lost), and must not sell again.
     order_id = clock.new_id()
-    return db.with_retries(
+    order, created = db.with_retries(
         lambda: _create(order_id, caller_id, lines, note, customer_id or caller_id, wanted),
         attempts=6)
+    if created:
+        observability.metric("OrdersCreated")
+    return order, created
 
 
 def _create(order_id: str, caller_id: str, lines: list[LineIn], note: str | None,
