@@ -27,6 +27,8 @@ def _error_statuses(spec: RouteSpec) -> list[int]:
         statuses |= {401, 403}
     if spec.body or spec.idempotent:
         statuses.add(503)
+    if spec.idempotent:
+        statuses.add(409)  # idempotency_key_reused
     if "{" in spec.path:
         statuses.add(404)
     return sorted(statuses)
@@ -50,6 +52,33 @@ def _parameters(spec: RouteSpec, query_schema: dict[str, Any] | None) -> list[di
                                   "pattern": "^[\\x21-\\x7E]+$"},
                        "description": "Replays within 24 hours return the same result"})
     return params
+
+
+def _openapi30(node: Any) -> Any:
+    """pydantic writes JSON Schema 2020-12; OpenAPI 3.0 wants its own dialect (found by
+    schemathesis): a numeric `exclusiveMinimum` becomes `minimum` with `exclusiveMinimum: true`,
+    and an `anyOf` with a `{"type": "null"}` branch becomes `nullable: true`."""
+    if isinstance(node, list):
+        return [_openapi30(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _openapi30(value) for key, value in node.items()}
+    for bound, inclusive in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(node.get(bound), (int, float)) and not isinstance(node[bound], bool):
+            node[inclusive] = node.pop(bound)
+            node[bound] = True
+    options = node.get("anyOf")
+    if isinstance(options, list) and {"type": "null"} in options:
+        rest = [option for option in options if option != {"type": "null"}]
+        del node["anyOf"]
+        if len(rest) == 1 and not (set(rest[0]) & set(node)):
+            node.update(rest[0])
+        else:
+            node["anyOf"] = rest
+        node["nullable"] = True
+    if "default" in node and node["default"] is None and not node.get("nullable"):
+        del node["default"]  # "may be left out", not a null value the field does not take
+    return node
 
 
 @lru_cache(maxsize=1)
@@ -101,6 +130,11 @@ def document() -> dict[str, Any]:
             }
         paths.setdefault(spec.path, {})[spec.method.lower()] = op
     schemas["Error"]["properties"]["code"]["enum"] = ERROR_CODES + ["internal_error"]
+    schemas = _openapi30(schemas)
+    for path_item in paths.values():
+        for op in path_item.values():
+            for param in op["parameters"]:
+                param["schema"] = _openapi30(param["schema"])
     return {
         "openapi": "3.0.3",
         "info": {"title": "AutoMart API", "version": "1.0.0",

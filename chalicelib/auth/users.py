@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from email_validator import EmailNotValidError, validate_email
 from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
@@ -151,7 +151,7 @@ def _issue(user: User) -> Tokens:
     settings = get_settings()
     refresh = tokens.new_refresh_token()
     # Measured on chalicelib.clock like every other expiry, so that tests can move time.
-    expires = datetime.fromtimestamp(clock.now() + settings.refresh_token_ttl, tz=timezone.utc)
+    expires = datetime.fromtimestamp(clock.now() + settings.refresh_token_ttl, tz=UTC)
     RefreshToken(token_hash=tokens.refresh_token_hash(refresh), user_id=user.id,
                  expires_at=expires).save()
     return Tokens(tokens.issue_access_token(user.id, user.role), refresh, settings.access_token_ttl)

@@ -51,7 +51,9 @@ Money = Annotated[
     PlainValidator(_parse_money),
     PlainSerializer(lambda amount: f"{amount:.2f}", return_type=str),
     WithJsonSchema({"oneOf": [
-        {"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]{1,2})?\s*$", "example": "19.99"},
+        # Exactly the strings the parser takes: > 0, < 1000000000, at most two decimals.
+        {"type": "string", "example": "19.99",
+         "pattern": r"^\s*(0*[1-9][0-9]{0,8}(\.[0-9]{1,2})?|0+\.(0[1-9]|[1-9][0-9]?))\s*$"},
         {"type": "number", "exclusiveMinimum": 0, "maximum": 999999999.99, "multipleOf": 0.01},
     ]}, mode="validation"),
     WithJsonSchema({"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "example": "19.99"},
@@ -110,7 +112,9 @@ class Health(Response):
 
 # ---- users and auth -------------------------------------------------------------------------
 
-Email = Annotated[StrictStr, Field(min_length=3, max_length=254)]
+# format "email" in the document: schema-valid addresses are then ones the server accepts.
+Email = Annotated[StrictStr, Field(min_length=3, max_length=254,
+                                   json_schema_extra={"format": "email"})]
 Password = Annotated[StrictStr, Field(min_length=8, max_length=128)]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 
@@ -186,11 +190,13 @@ class ProductReplaceIn(Request):
 
 
 class ProductPatchIn(Request):
-    name: ProductName | None = None
-    description: Description | None = None
-    price: Money | None = None
-    low_stock_threshold: Threshold | None = None
-    stock: Stock | None = None
+    # Each field may be left out but not null (the document must not call them nullable): the
+    # default None only marks "not sent" for model_dump(exclude_unset=True).
+    name: ProductName = Field(default=None)
+    description: Description = Field(default=None)
+    price: Money = Field(default=None)
+    low_stock_threshold: Threshold = Field(default=None)
+    stock: Stock = Field(default=None)
 
 
 class ProductOut(Response):
