@@ -339,6 +339,12 @@ def hand_signed(header: dict, payload: dict) -> str:
     return signing_input + "." + base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
+def tampered(token: str) -> str:
+    """The payload swapped for another user's, the original signature kept."""
+    header, _, signature = token.split(".")
+    return f"{header}.{_part(claims(role='admin', sub='someone-else'))}.{signature}"
+
+
 def assert_unauthorized(api: Api, header: str | None) -> None:
     headers = {"Authorization": header} if header is not None else {}
     reply = api.call("GET", "/auth/me", headers=headers)
@@ -366,9 +372,7 @@ def test_missing_or_malformed_header(api, aws, header):
 ATTACKS = {
     "expired": lambda: forge(claims(iat=int(time.time()) - 3600, exp=int(time.time()) - 60)),
     "bad signature": lambda: forge(key="another-secret-of-at-least-32-bytes!!"),
-    "tampered payload": lambda: (lambda t: t.split(".")[0] + "." + base64.urlsafe_b64encode(
-        json.dumps(claims(role="admin", sub="someone-else")).encode()).decode().rstrip("=")
-        + "." + t.split(".")[2])(forge()),
+    "tampered payload": lambda: tampered(forge()),
     "wrong issuer": lambda: forge(claims(iss="evil")),
     "wrong audience": lambda: forge(claims(aud="another-api")),
     "refresh type": lambda: forge(claims(typ="refresh")),

@@ -91,16 +91,16 @@ def test_a_token_with_the_right_kid_but_another_keys_secret_fails(ssm):
 
 
 def test_key_ring_parsing():
-    assert keys.parse_key_ring("  a-bare-secret ") == keys.KeyRing("local", {"local": "a-bare-secret"})
+    bare = keys.parse_key_ring("  a-bare-secret ")
+    assert bare == keys.KeyRing("local", {"local": "a-bare-secret"})
     ring = keys.parse_key_ring(json.dumps({"current": "b", "keys": {"a": "1", "b": "2"}}))
     assert ring.signing_key == "2"
     with pytest.raises(ValueError):
         keys.parse_key_ring(json.dumps({"current": "c", "keys": {"a": "1"}}))
-    with pytest.raises(RuntimeError):
-        with mock.patch.dict("os.environ", {"JWT_KEYS": ""}):
-            reset_settings()
-            keys.forget_keys()
-            keys.key_ring()
+    with pytest.raises(RuntimeError), mock.patch.dict("os.environ", {"JWT_KEYS": ""}):
+        reset_settings()
+        keys.forget_keys()
+        keys.key_ring()
     reset_settings()
     keys.forget_keys()
 

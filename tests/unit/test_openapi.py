@@ -9,8 +9,11 @@ from urllib.parse import urljoin, urlparse
 import pytest
 from openapi_spec_validator import validate
 
+from tests.unit import test_auth as shared
 from tests.unit.conftest import Api
-from tests.unit.test_auth import aws, moto_module  # noqa: F401  (one moto per module)
+
+# Fixtures shared with test_auth (one moto per module, tables emptied between tests).
+moto_module, aws = shared.moto_module, shared.aws
 
 ANYONE, ANY_ROLE = "anyone", "admin, staff, customer"
 ADMIN, ADMIN_STAFF = "admin", "admin, staff"
@@ -175,7 +178,7 @@ def test_documented_schemas_match_the_contract_shapes(doc):
     assert price["type"] == "string"  # money out is a string with two decimals
 
 
-# ---- /docs ----------------------------------------------------------------------------------------
+# ---- /docs -------------------------------------------------------------------------------------
 
 class References(HTMLParser):
     def __init__(self) -> None:

@@ -8,8 +8,11 @@ from unittest import mock
 import pytest
 
 from chalicelib.store.models import Product
+from tests.unit import test_auth as shared
 from tests.unit.conftest import Api
-from tests.unit.test_auth import atomic_moto, aws, moto_module  # noqa: F401  (shared fixtures)
+
+# Fixtures shared with test_auth (one moto per module, tables emptied between tests).
+atomic_moto, moto_module, aws = shared.atomic_moto, shared.moto_module, shared.aws
 
 PRODUCT_KEYS = {"sku", "name", "description", "price", "stock", "low_stock_threshold",
                 "created_at", "updated_at"}
@@ -172,7 +175,8 @@ def test_movements_are_for_admin_and_staff(api, tokens):
 @pytest.mark.parametrize("sku", ["NOPE", "x" * 65, "x" * 3000, "sp%20ace", "%F0%9F%98%80"])
 def test_unknown_sku_is_404(api, tokens, sku):
     admin = tokens["admin"]
-    for method, body in [("GET", None), ("PUT", {"name": "x", "price": 1}), ("PATCH", {"name": "x"}),
+    for method, body in [("GET", None), ("PUT", {"name": "x", "price": 1}),
+                         ("PATCH", {"name": "x"}),
                          ("PATCH", {"stock": 3}), ("DELETE", None)]:
         reply = api.call(method, f"/products/{sku}", body, admin)
         assert reply.status == 404 and reply.json["code"] == "not_found", (method, reply.json)

@@ -10,9 +10,11 @@ import pytest
 
 from chalicelib.store import db
 from chalicelib.store.models import User
-
+from tests.unit import test_auth as shared
 from tests.unit.conftest import Api, make_user
-from tests.unit.test_auth import atomic_moto, aws, moto_module  # noqa: F401  (shared fixtures)
+
+# Fixtures shared with test_auth (one moto per module, tables emptied between tests).
+atomic_moto, moto_module, aws = shared.atomic_moto, shared.moto_module, shared.aws
 
 PASSWORD = "password123"
 

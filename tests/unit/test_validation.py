@@ -7,8 +7,11 @@ import json
 
 import pytest
 
+from tests.unit import test_auth as shared
 from tests.unit.conftest import Api
-from tests.unit.test_auth import aws, moto_module  # noqa: F401  (one moto per module)
+
+# Fixtures shared with test_auth (one moto per module, tables emptied between tests).
+moto_module, aws = shared.moto_module, shared.aws
 
 
 def post_raw(api: Api, path: str, raw: bytes, token: str | None = None):
