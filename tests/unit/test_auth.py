@@ -125,6 +125,14 @@ def test_register_password_length(api, length, status):
     assert reply.status == status, reply.json
 
 
+@pytest.mark.parametrize("email", ["user@example.test", "o'brien+tag@sub.example.co.uk",
+                                   "\u00fc\u00f1\u00ee@b\u00fccher.example"])
+def test_register_accepts_syntactically_valid_addresses(api, email):
+    reply = register(api, email=email)
+    assert reply.status == 201, reply.json
+    assert login(api, email).status == 200
+
+
 def test_register_rejects_missing_fields_and_empty_name(api):
     assert_error(api.call("POST", "/auth/register", {"email": "a@example.com"}), 400,
                  "validation_error")
