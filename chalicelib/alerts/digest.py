@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from pynamodb.exceptions import UpdateError
 
-from chalicelib import clock, mail
+from chalicelib import clock, mail, observability
 from chalicelib.settings import get_settings
 from chalicelib.store.models import Notification, Product, User
 
@@ -138,6 +138,7 @@ def send_pending(current: dict[str, Product]) -> int:
         for notification in claimed:
             release(notification, until)
         return 0
+    observability.metric("EmailsSent")
     for notification in claimed:
         mark_emailed(notification, until)
     return len(claimed)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib import clock
+from chalicelib import clock, observability
 from chalicelib.store import db
 from chalicelib.store.models import AlertState, Notification, Product
 
@@ -29,6 +29,11 @@ def new_notification(product: Product, stock: int, threshold: int) -> Notificati
         stock=stock, threshold=threshold, status="open", created_at=clock.iso(),
         visible_status="open", email_pending="pending",
     )
+
+
+def count_opened(episodes: int = 1) -> None:
+    """Called once the write that opened them committed: the LowStockAlerts metric."""
+    observability.metric("LowStockAlerts", episodes)
 
 
 def add_open_ops(txn: TransactWrite, product: Product, stock: int, threshold: int) -> Notification:
@@ -52,6 +57,7 @@ def open_episode(product: Product) -> Notification | None:
         if "ConditionalCheckFailed" in db.cancellation_codes(exc):
             return None
         raise
+    count_opened()
     return notification
 
 

@@ -81,6 +81,9 @@ class Write:
     def commit(self) -> None:
         with self.txn:
             pass
+        opened = {name for _, _, name in self._labels if name.startswith("alert:")}
+        if opened:
+            episodes.count_opened(len(opened))
 
     def failures(self, exc: TransactWriteError) -> dict[str, CancellationReason]:
         """Labelled items whose condition failed, with the item as it was (ALL_OLD) if asked."""

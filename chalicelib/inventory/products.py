@@ -71,6 +71,8 @@ def create_product(sku: str, name: str, description: str, price: Decimal, stock:
             episodes.close_episode(sku)
             return create_product(sku, name, description, price, stock, low_stock_threshold)
         raise
+    if episodes.is_low(stock, low_stock_threshold):
+        episodes.count_opened()
     return product
 
 

@@ -32,3 +32,20 @@ def test_orders_and_rejections_are_counted(api, tokens, capsys):
     assert ("OrdersCreated", None) in names
     assert ("Rejections", "insufficient_stock") in names
     assert all(line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "AutoMart" for line in lines)
+
+
+def test_low_stock_alerts_and_emails_are_counted(api, tokens, capsys):
+    from moto.ses.models import ses_backends
+
+    ses_backends["123456789012"]["us-east-1"].verify_email_identity("alerts@automart.example.com")
+    admin = tokens["admin"]
+    api.call("POST", "/products", {"sku": "M-2", "name": "Metered", "price": "1.00", "stock": 6,
+                                   "low_stock_threshold": 5}, admin)
+    capsys.readouterr()
+    assert api.call("POST", "/sales-orders", {"items": [{"sku": "M-2", "quantity": 2}]},
+                    tokens["customer"]).status == 201
+    assert api.call("POST", "/notifications/check", token=admin).json["emailed"] == 1
+    names = [m["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]
+             for m in emf_lines(capsys.readouterr().out)]
+    assert names.count("LowStockAlerts") == 1  # opened by the sale, not again by the check
+    assert names.count("EmailsSent") == 1
