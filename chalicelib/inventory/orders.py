@@ -344,14 +344,19 @@ def _again(exc: Exception) -> str:
     raise db.Contention() from exc  # the winning marker expired at once: start over
 
 
-def _replayed(order_id: str) -> SalesOrder:
+def _live_order(order_id: str, missing: str) -> SalesOrder:
+    """The order, unless it does not exist or was cancelled (then `missing` as a 404)."""
     try:
         order = SalesOrder.get(order_id, consistent_read=True)
     except SalesOrder.DoesNotExist:
-        order = None
-    if order is None or order.cancelled_at is not None:
-        raise NotFound("The order created with this Idempotency-Key was cancelled")
+        raise NotFound(missing) from None
+    if order.cancelled_at is not None:
+        raise NotFound(missing)
     return order
+
+
+def _replayed(order_id: str) -> SalesOrder:
+    return _live_order(order_id, "The order created with this Idempotency-Key was cancelled")
 
 
 def _visible(order: SalesOrder, caller_id: str, role: str) -> bool:
@@ -360,11 +365,8 @@ def _visible(order: SalesOrder, caller_id: str, role: str) -> bool:
 
 def get_order(caller_id: str, role: str, order_id: str) -> SalesOrder:
     db.bind()
-    try:
-        order = SalesOrder.get(order_id, consistent_read=True)
-    except SalesOrder.DoesNotExist:
-        order = None
-    if order is None or order.cancelled_at is not None or not _visible(order, caller_id, role):
+    order = _live_order(order_id, "No order has this id")
+    if not _visible(order, caller_id, role):
         raise NotFound("No order has this id")
     return order
 

@@ -91,25 +91,24 @@ def _create(purchase_id: str, caller_id: str, sku: str, quantity: int, supplier_
     return purchase, True, episodes.is_low(int(product.stock), int(product.low_stock_threshold))
 
 
-def _replayed(purchase_id: str) -> Purchase:
+def _live_purchase(purchase_id: str, missing: str) -> Purchase:
+    """The purchase, unless it does not exist or was reversed (then `missing` as a 404)."""
     try:
         purchase = Purchase.get(purchase_id, consistent_read=True)
     except Purchase.DoesNotExist:
-        purchase = None
-    if purchase is None or purchase.reversed_at is not None:
-        raise NotFound("The purchase created with this Idempotency-Key was reversed")
+        raise NotFound(missing) from None
+    if purchase.reversed_at is not None:
+        raise NotFound(missing)
     return purchase
+
+
+def _replayed(purchase_id: str) -> Purchase:
+    return _live_purchase(purchase_id, "The purchase created with this Idempotency-Key was reversed")
 
 
 def get_purchase(purchase_id: str) -> Purchase:
     db.bind()
-    try:
-        purchase = Purchase.get(purchase_id, consistent_read=True)
-    except Purchase.DoesNotExist:
-        purchase = None
-    if purchase is None or purchase.reversed_at is not None:
-        raise NotFound("No purchase has this id")
-    return purchase
+    return _live_purchase(purchase_id, "No purchase has this id")
 
 
 def list_purchases(limit: int, after: str | None) -> Page[Purchase]:
