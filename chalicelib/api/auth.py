@@ -73,8 +73,8 @@ def create_user(call: Call) -> UserOut:
            summary="List users, newest first")
 def list_users(call: Call) -> dict:
     q = call.query
-    page = users.list_users(q.role, q.limit, decode_cursor(q.cursor))
-    return page_out(page, user_out)
+    page = users.list_users(q.role, q.limit, decode_cursor(q.cursor, "users"))
+    return page_out(page, user_out, "users")
 
 
 @api.route("/users/{id}", "GET", roles=ADMIN, response=UserOut, errors=(404,),

@@ -1,4 +1,8 @@
-"""Opaque cursors: the last key of a page, signed so that the server tells its own from garbage."""
+"""Opaque cursors: the last key of a page, signed so that the server tells its own from garbage.
+
+A `scope` (the list a cursor belongs to) is signed with the key, so that a cursor of one list is
+refused by another (400) instead of starting it at a meaningless key.
+"""
 
 from __future__ import annotations
 
@@ -17,32 +21,33 @@ from chalicelib.store.pages import Page
 _SIG_BYTES = 12
 
 
-def _mac(payload: bytes, secret: str) -> bytes:
+def _mac(payload: bytes, secret: str, scope: str) -> bytes:
     key = hashlib.sha256(b"automart-cursor:" + secret.encode()).digest()
-    return hmac.new(key, payload, hashlib.sha256).digest()[:_SIG_BYTES]
+    signed = scope.encode() + b"\0" + payload if scope else payload
+    return hmac.new(key, signed, hashlib.sha256).digest()[:_SIG_BYTES]
 
 
-def _signed_by_a_known_key(signature: bytes, payload: bytes) -> bool:
+def _signed_by_a_known_key(signature: bytes, payload: bytes, scope: str) -> bool:
     # Any key of the ring: a cursor handed out just before a key rotation keeps working.
-    return any(hmac.compare_digest(signature, _mac(payload, secret))
+    return any(hmac.compare_digest(signature, _mac(payload, secret, scope))
                for secret in key_ring().keys.values())
 
 
-def encode_cursor(last_key: str | None) -> str | None:
+def encode_cursor(last_key: str | None, scope: str = "") -> str | None:
     if last_key is None:
         return None
     payload = last_key.encode()
-    signature = _mac(payload, key_ring().signing_key)
+    signature = _mac(payload, key_ring().signing_key, scope)
     return base64.urlsafe_b64encode(signature + payload).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> str | None:
+def decode_cursor(cursor: str | None, scope: str = "") -> str | None:
     if cursor is None:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         signature, payload = raw[:_SIG_BYTES], raw[_SIG_BYTES:]
-        if payload and _signed_by_a_known_key(signature, payload):
+        if payload and _signed_by_a_known_key(signature, payload, scope):
             return payload.decode()
     except (ValueError, UnicodeDecodeError):
         pass
@@ -50,7 +55,8 @@ def decode_cursor(cursor: str | None) -> str | None:
                            details=[{"field": "cursor", "message": "invalid cursor"}])
 
 
-def page_out(page: Page[Any], render: Callable[[Any], BaseModel]) -> dict[str, Any]:
+def page_out(page: Page[Any], render: Callable[[Any], BaseModel],
+             scope: str = "") -> dict[str, Any]:
     """The list shape of every list endpoint: {"items": [...], "next_cursor": ...}."""
     return {"items": [render(item).model_dump(mode="json") for item in page.items],
-            "next_cursor": encode_cursor(page.last_key)}
+            "next_cursor": encode_cursor(page.last_key, scope)}

@@ -36,8 +36,9 @@ def movement_out(m: Movement) -> MovementOut:
 @api.route("/products", "GET", roles=ANY_ROLE, query=PageQuery, response=Page[ProductOut],
            summary="The catalog (in no particular order)")
 def list_products(call: Call) -> dict:
-    page = products.list_products(call.query.limit, decode_cursor(call.query.cursor))
-    return page_out(page, product_out)
+    page = products.list_products(call.query.limit,
+                                  decode_cursor(call.query.cursor, "products"))
+    return page_out(page, product_out, "products")
 
 
 @api.route("/products", "POST", roles=ADMIN, body=ProductIn, response=ProductOut, status=201,
@@ -82,6 +83,7 @@ def delete_product(call: Call) -> None:
            response=Page[MovementOut], errors=(404,), path_patterns=SKU,
            summary="The stock ledger, newest first")
 def list_movements(call: Call) -> dict:
+    scope = f"movements:{call.params['sku']}"
     page = products.movements(call.params["sku"], call.query.limit,
-                              decode_cursor(call.query.cursor))
-    return page_out(page, movement_out)
+                              decode_cursor(call.query.cursor, scope))
+    return page_out(page, movement_out, scope)

@@ -119,6 +119,25 @@ def test_garbage_and_tampered_cursors_are_400(api, tokens):
             assert reply.json["details"][0]["field"] == "cursor", (bad, reply.json)
 
 
+def test_a_cursor_of_one_list_is_refused_by_another(api, tokens):
+    admin = tokens["admin"]
+    products_cursor = some_cursor(api, admin)
+    for sku in ("C-1", "C-2"):
+        for stock in (1, 2, 3):
+            assert api.call("PATCH", f"/products/{sku}", {"stock": stock}, admin).status == 200
+    movements = api.call("GET", "/products/C-1/movements?limit=1", token=admin).json
+    users_cursor = api.call("GET", "/users?limit=1", token=admin).json["next_cursor"]
+    assert movements["next_cursor"] and users_cursor
+    for path, foreign in (("/users", products_cursor), ("/products", users_cursor),
+                          ("/products/C-1/movements", users_cursor),
+                          ("/products/C-2/movements", movements["next_cursor"])):
+        reply = api.call("GET", f"{path}?cursor={foreign}", token=admin)
+        assert_error(reply, 400, "validation_error")
+    reply = api.call("GET", f"/products/C-1/movements?cursor={movements['next_cursor']}",
+                     token=admin)
+    assert reply.status == 200 and len(reply.json["items"]) == 3
+
+
 def test_cursors_survive_a_key_rotation(api, tokens, monkeypatch):
     from chalicelib.auth import keys
     from chalicelib.settings import get_settings, reset_settings
