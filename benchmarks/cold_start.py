@@ -1,0 +1,247 @@
+"""Cold start: a fresh Python process that imports the app and answers its first request.
+
+    .venv/bin/python -m benchmarks.cold_start [--runs 9] [--backend moto|dynamodb-local] [--json]
+
+The database (moto server, or DynamoDB Local) is started once by this script, with the tables, one
+product and one user in it. Then, alternating, fresh processes run:
+- AutoMart: `import app`, then its first authenticated `GET /products/{sku}` through
+  `chalice.test.Client` (the JWT authorizer, then the route: settings, model binding, GetItem);
+- the baseline, benchmarks/bare_app: a bare Chalice app whose one route does one PynamoDB
+  GetItem of the same item, through the same client and stack.
+Each process reports the time from before its first import of the harness to the response in
+hand, and the DynamoDB requests it sent; whole-process wall time (interpreter start included) is
+measured from outside. Medians over --runs each. Where AutoMart is slower than 1.3x the baseline,
+`python -X importtime` says which imports cost what (--importtime prints it always).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BARE = Path(__file__).resolve().parent / "bare_app"
+SKU = "COLD-1"
+TARGET_RATIO = 1.3
+
+# Runs inside each fresh process. Counts DynamoDB requests by wrapping botocore's endpoint.
+CHILD = r"""
+import json, os, sys, time
+t0 = time.perf_counter()
+import botocore.endpoint
+requests = []
+_send = botocore.endpoint.Endpoint.make_request
+def counted(self, operation_model, request_dict):
+    requests.append(operation_model.name)
+    return _send(self, operation_model, request_dict)
+botocore.endpoint.Endpoint.make_request = counted
+from chalice.test import Client
+t_harness = time.perf_counter()
+sys.path.insert(0, os.getcwd())
+import app
+t_import = time.perf_counter()
+headers = {"Authorization": "Bearer " + os.environ["COLD_TOKEN"]} if os.environ.get("COLD_TOKEN") else {}
+with Client(app.app, stage_name="local", project_dir=os.getcwd()) as client:
+    reply = client.http.get("/products/" + os.environ["COLD_SKU"], headers=headers)
+t_done = time.perf_counter()
+assert reply.status_code == 200, (reply.status_code, reply.body)
+print(json.dumps({"total": t_done - t0, "harness": t_harness - t0, "import": t_import - t_harness,
+                  "first_request": t_done - t_import, "requests": requests}))
+"""
+
+# Creates the tables, the product and a user in the fresh database; prints an access token.
+SETUP = r"""
+import json, sys
+from decimal import Decimal
+sys.path.insert(0, ".")
+from chalicelib.store import db
+from chalicelib.inventory import products
+from chalicelib.auth import users
+db.create_tables()
+products.create_product(sku=sys.argv[1], name="Cold", description="", price=Decimal("9.99"),
+                        stock=10, low_stock_threshold=1)
+users.create_user("cold@example.com", "password123", "Cold", "customer")
+print(json.dumps({"token": users.login("cold@example.com", "password123").access_token}))
+"""
+
+
+def environment(endpoint: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+        "DYNAMODB_ENDPOINT": endpoint, "TABLE_PREFIX": "automart-local-",
+        "JWT_KEYS": "cold-start-benchmark-signing-key-32-bytes-long",
+        "JWT_ISSUER": "automart-local", "JWT_AUDIENCE": "automart-api",
+        "SCRYPT_N": "1024", "PYTHONDONTWRITEBYTECODE": "",
+    }
+    for name in ("AWS_ENDPOINT_URL", "JWT_KEYS_PARAMETER", "AWS_PROFILE"):
+        env.pop(name, None)
+    return env
+
+
+def start_database(backend: str) -> tuple[str, subprocess.Popen]:
+    sys.path.insert(0, str(ROOT))
+    from infra.local_stack import start_moto
+    from tests.integration.conftest import free_port
+
+    port = free_port()
+    if backend == "moto":
+        return f"http://127.0.0.1:{port}", start_moto(port)
+    from infra import dynamodb_local
+
+    return f"http://127.0.0.1:{port}", dynamodb_local.start(port)
+
+
+def run_child(cwd: Path, env: dict[str, str]) -> dict[str, Any]:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", CHILD], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=120)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"cold start child in {cwd} failed:\n{done.stderr}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["wall"] = wall
+    return result
+
+
+def importtime(cwd: Path, env: dict[str, str], top: int = 10) -> list[tuple[str, float]]:
+    """What `import app` costs beyond the harness (chalice.test and botocore, imported first, as
+    in the timed runs): python -X importtime's self time of every module it pulled in, summed
+    by top-level package, largest first, in ms."""
+    code = ("import sys, os; import chalice.test, botocore.endpoint; "
+            "sys.path.insert(0, os.getcwd()); import app")
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+    rows: list[tuple[int, str, float]] = []
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, _, name = line.removeprefix("import time:").split("|")
+        depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
+        rows.append((depth, name.strip(), int(self_us) / 1000))
+    # importtime prints children before their parent: the block that ends at `app` (depth 0).
+    end = max(i for i, (depth, name, _) in enumerate(rows) if depth == 0 and name == "app")
+    start = end
+    while start > 0 and rows[start - 1][0] > 0:
+        start -= 1
+    totals: dict[str, float] = {}
+    for _, name, own in rows[start:end + 1]:
+        package = name.split(".")[0]
+        totals[package] = totals.get(package, 0.0) + own
+    return sorted(totals.items(), key=lambda item: -item[1])[:top]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def measure(runs: int, backend: str) -> dict[str, Any]:
+    endpoint, database = start_database(backend)
+    try:
+        env = environment(endpoint)
+        setup = subprocess.run([sys.executable, "-c", SETUP, SKU], cwd=ROOT, env=env,
+                               capture_output=True, text=True, timeout=120)
+        if setup.returncode != 0:
+            raise RuntimeError(f"setup failed:\n{setup.stderr}")
+        token = json.loads(setup.stdout.strip().splitlines()[-1])["token"]
+        app_env = {**env, "COLD_TOKEN": token, "COLD_SKU": SKU}
+        bare_env = {**env, "COLD_SKU": SKU}
+        bare_env.pop("COLD_TOKEN", None)
+        run_child(ROOT, app_env)  # warm the OS file cache and .pyc files for both, not timed
+        run_child(BARE, bare_env)
+        samples: dict[str, list[dict[str, Any]]] = {"app": [], "bare": []}
+        for _ in range(runs):  # alternate, so drift on the machine hits both alike
+            samples["app"].append(run_child(ROOT, app_env))
+            samples["bare"].append(run_child(BARE, bare_env))
+        summary: dict[str, Any] = {"backend": backend, "runs": runs}
+        for name, rows in samples.items():
+            summary[name] = {key: median([row[key] for row in rows])
+                             for key in ("total", "harness", "import", "first_request", "wall")}
+            summary[name]["requests"] = rows[-1]["requests"]
+        summary["ratio"] = summary["app"]["total"] / summary["bare"]["total"]
+        summary["importtime_app"] = importtime(ROOT, app_env)
+        summary["importtime_bare"] = importtime(BARE, bare_env)
+        return summary
+    finally:
+        database.terminate()
+        try:
+            database.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            database.kill()
+
+
+def render(summary: dict[str, Any]) -> str:
+    app, bare = summary["app"], summary["bare"]
+    ms = lambda seconds: f"{seconds * 1000:.0f} ms"  # noqa: E731
+    lines = [
+        f"Database: {summary['backend']} (started once); {summary['runs']} fresh processes each, "
+        "alternating; medians.",
+        "",
+        "| | AutoMart | bare Chalice + PynamoDB (baseline) | ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    for key, label in (("total", "import + first request (in process)"),
+                       ("harness", "  of which chalice.test + botocore import"),
+                       ("import", "  of which `import app`"),
+                       ("first_request", "  of which first request"),
+                       ("wall", "whole process (interpreter start included)")):
+        lines.append(f"| {label} | {ms(app[key])} | {ms(bare[key])} | "
+                     f"{app[key] / bare[key]:.2f}x |")
+    lines.append(f"| DynamoDB requests in the first call | {len(app['requests'])} | "
+                 f"{len(bare['requests'])} | |")
+    lines += [
+        "",
+        f"AutoMart's first call sent: {', '.join(app['requests'])}; the baseline's: "
+        f"{', '.join(bare['requests'])}.",
+        "",
+        f"Target: within {TARGET_RATIO}x of the baseline: "
+        + ("met" if summary["ratio"] <= TARGET_RATIO else "NOT met")
+        + f" ({summary['ratio']:.2f}x).",
+        "",
+        "What `import app` costs beyond the harness (python -X importtime, self time summed "
+        "by top-level package):",
+        "",
+        "| package | AutoMart | baseline |",
+        "|---|---:|---:|",
+    ]
+    bare_costs = dict(summary["importtime_bare"])
+    for name, cost in summary["importtime_app"]:
+        lines.append(f"| {name} | {cost:.1f} ms | "
+                     + (f"{bare_costs[name]:.1f} ms" if name in bare_costs else "-") + " |")
+    lines.append(f"| sum of these rows | {sum(c for _, c in summary['importtime_app']):.1f} ms | "
+                 f"{sum(bare_costs.values()):.1f} ms |")
+    if "cryptography" in dict(summary["importtime_app"]):
+        lines += ["", "cryptography is imported by PyJWT only because it is installed here (moto "
+                  "needs it); requirements.txt does not list it, so the Lambda package does not "
+                  "ship it and a deployed cold start does not pay it."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--backend", choices=("moto", "dynamodb-local"), default="moto")
+    parser.add_argument("--json", action="store_true", help="print the raw summary as JSON")
+    parser.add_argument("--out", help="also write the markdown to this file")
+    args = parser.parse_args()
+    summary = measure(args.runs, args.backend)
+    if args.out:
+        Path(args.out).write_text(render(summary) + "\n")
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{platform.node()} {time.strftime('%Y-%m-%d %H:%M')}")
+        print(render(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Every benchmark, one after the other, into BENCHMARKS.md: `make bench`.
+
+    .venv/bin/python -m benchmarks.run [--output BENCHMARKS.md] [--quick]
+
+Each benchmark runs in its own process and measures its own baseline in the same run:
+(a) cold start beside a bare Chalice + PynamoDB app, (b) DynamoDB requests per operation beside
+the floor the data model allows, (c) orders per second at 1/4/16 clients beside GET /health and
+GET /products/{sku} (benchmarks/orders_per_second.py, the orders engineer's), (d) the low-stock
+check against the catalog size beside a full Scan (benchmarks/low_stock_check.py, the alerts
+engineer's). A benchmark whose script is missing gets a section saying so (the hook is here:
+BENCHMARKS below), and one that fails gets its error: `make bench` still writes the file, and
+exits non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Benchmark:
+    key: str
+    title: str
+    script: str  # file under benchmarks/
+    args: list[str]
+    quick_args: list[str]
+    markdown_out: bool  # writes its own markdown with --out; otherwise its stdout is shown as is
+    about: str
+    timeout: float = 1800
+    result: str = ""
+    seconds: float = 0.0
+    failed: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+BENCHMARKS = [
+    Benchmark("a", "Cold start", "cold_start.py", ["--runs", "9"], ["--runs", "3"], True,
+              "A fresh Python process imports the app and answers its first authenticated "
+              "`GET /products/{sku}` (chalice.test.Client: authorizer, then route), against "
+              "moto server started once; baseline: benchmarks/bare_app, a bare Chalice app "
+              "doing one PynamoDB GetItem of the same item through the same client and server."),
+    Benchmark("b", "DynamoDB requests per operation", "dynamodb_requests.py", [], [], True,
+              "Counted on the shared botocore client (moto in process). Baseline: the floor, "
+              "the fewest requests the contract allows with this data model."),
+    Benchmark("c", "Orders per second at 1, 4 and 16 clients", "orders_per_second.py", [],
+              ["--seconds", "2"], False,
+              "Over HTTP against the local stack (chalice local, moto server), a new connection "
+              "per request; baselines in the same run: GET /health (no token, no database) and "
+              "GET /products/{sku} (authorizer + one GetItem) at the same concurrency."),
+    Benchmark("d", "Low-stock check against catalog size", "low_stock_check.py", [],
+              ["--sizes", "1000", "5000"], False,
+              "moto in process; the check's time and items read as the catalog grows, beside a "
+              "full Scan of the same table (what a check without the low-stock index would "
+              "read)."),
+]
+
+
+def machine() -> list[str]:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f", {kib / 1024 / 1024:.0f} GiB memory"
+    except (OSError, ValueError, IndexError):
+        pass
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True)
+    java_version = (java.stderr.splitlines() or ["no java"])[0] if java.returncode == 0 else "none"
+    return [
+        f"- Date: {time.strftime('%Y-%m-%d %H:%M %Z')}",
+        f"- Machine: {os.cpu_count()} cores ({cpu}){memory}; {platform.system()} "
+        f"{platform.release()} ({platform.machine()})",
+        f"- Python {platform.python_version()}; Java: {java_version}",
+        "- Load: the machine is shared (other work may run at the same time); every figure "
+        "sits beside a baseline measured in the same run, so read ratios before absolutes.",
+    ]
+
+
+def clean(output: str) -> str:
+    """Drop the app's JSON log and metric lines (EMF) from a benchmark's console output."""
+    kept = []
+    for line in output.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("{") and stripped.endswith("}"):
+            try:
+                json.loads(stripped)
+                continue
+            except ValueError:
+                pass
+        if " - INFO - " in line or " - WARNING - " in line:
+            continue
+        kept.append(line.rstrip())
+    return "\n".join(kept).strip()
+
+
+def run(benchmark: Benchmark, quick: bool) -> None:
+    script = HERE / benchmark.script
+    if not script.exists():
+        benchmark.result = (f"Not run: benchmarks/{benchmark.script} is not in the tree yet. "
+                            "When it lands, `make bench` runs it here (hook: BENCHMARKS in "
+                            "benchmarks/run.py).")
+        benchmark.failed = True
+        return
+    args = benchmark.quick_args if quick else benchmark.args
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "result.md"
+        command = [sys.executable, "-m", f"benchmarks.{script.stem}", *args]
+        if benchmark.markdown_out:
+            command += ["--out", str(out)]
+        print(f"[bench] ({benchmark.key}) {' '.join(command[1:])}", flush=True)
+        started = time.monotonic()
+        try:
+            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                                  timeout=benchmark.timeout)
+        except subprocess.TimeoutExpired:
+            benchmark.failed = True
+            benchmark.result = f"Timed out after {benchmark.timeout:.0f} s."
+            return
+        benchmark.seconds = time.monotonic() - started
+        if done.returncode != 0:
+            benchmark.failed = True
+            benchmark.result = ("Failed (exit {}):\n\n```\n{}\n```".format(
+                done.returncode, clean(done.stdout + "\n" + done.stderr)[-4000:]))
+        elif benchmark.markdown_out:
+            benchmark.result = out.read_text().strip()
+        else:
+            benchmark.result = f"```\n{clean(done.stdout)}\n```"
+    print(f"[bench] ({benchmark.key}) {'FAILED' if benchmark.failed else 'done'} in "
+          f"{benchmark.seconds:.0f} s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    parser.add_argument("--quick", action="store_true", help="fewer runs and smaller sizes")
+    args = parser.parse_args()
+    for benchmark in BENCHMARKS:
+        run(benchmark, args.quick)
+    lines = ["# Benchmarks", "",
+             "Written by `make bench` (benchmarks/run.py); do not edit by hand. Each figure is "
+             "beside its baseline, measured in the same run on the same machine.", "",
+             *machine(), ""]
+    if args.quick:
+        lines += ["(Quick run: fewer repetitions and smaller sizes.)", ""]
+    for benchmark in BENCHMARKS:
+        used = benchmark.quick_args if args.quick else benchmark.args
+        command = " ".join([f".venv/bin/python -m benchmarks.{Path(benchmark.script).stem}",
+                            *used])
+        took = f" ({benchmark.seconds:.0f} s)" if benchmark.seconds else ""
+        lines += [f"## ({benchmark.key}) {benchmark.title}", "", benchmark.about, "",
+                  f"Command: `{command}`{took}", "", benchmark.result, ""]
+    Path(args.output).write_text("\n".join(lines).rstrip() + "\n")
+    print(f"[bench] wrote {args.output}", flush=True)
+    if any(b.failed for b in BENCHMARKS):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
