@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.ses.models import ses_backends
 
 from chalicelib import clock, mail
 from chalicelib.alerts import digest, episodes, notifications
@@ -21,47 +19,15 @@ from chalicelib.inventory import products
 from chalicelib.settings import reset_settings
 from chalicelib.store.models import AlertState, Notification, Product
 from tests.conftest import TEST_ENV
-from tests.unit.conftest import make_user
-from tests.unit.test_auth import aws, moto_module  # noqa: F401 - one moto per module
+from tests.unit.conftest import make_user, sent
 
 SENDER = TEST_ENV["ALERT_SENDER"]
-
-
-@pytest.fixture()
-def ses(aws: None) -> Iterator[None]:
-    """A fresh SES client (no hooks left from other tests) and moto's required verified sender."""
-    mail.forget_client()
-    mail.client().verify_email_identity(EmailAddress=SENDER)
-    ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages.clear()
-    yield
-    mail.forget_client()
 
 
 @pytest.fixture()
 def admin(ses: None) -> str:
     _, email = make_user("admin")
     return email
-
-
-@pytest.fixture()
-def atomic_requests(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB applies each request atomically; moto in process does not (two threads can both
-    pass one item's condition, or copy a table mid-write). Serialize moto's request handling so
-    that thread races test our conditions, not moto's internals."""
-    from moto.core.botocore_stubber import BotocoreStubber
-
-    lock = threading.Lock()
-    original = BotocoreStubber.process_request
-
-    def one_at_a_time(self: BotocoreStubber, request: Any) -> Any:
-        with lock:
-            return original(self, request)
-
-    monkeypatch.setattr(BotocoreStubber, "process_request", one_at_a_time)
-
-
-def sent() -> list[Any]:
-    return list(ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages)
 
 
 def add(sku: str, stock: int, threshold: int = 5) -> Product:
@@ -147,7 +113,7 @@ def test_check_opens_a_missing_episode_once_however_often_it_runs(admin: str) ->
     assert AlertState.get("BULK").notification_id == notification.id
 
 
-def test_concurrent_checks_create_one_notification_per_product(admin: str, atomic_requests: None) -> None:
+def test_concurrent_checks_create_one_notification_per_product(admin: str, atomic_moto: None) -> None:
     skus = [f"RACE-{i}" for i in range(8)]
     with Product.batch_write() as batch:
         for sku in skus:
@@ -161,7 +127,7 @@ def test_concurrent_checks_create_one_notification_per_product(admin: str, atomi
         sku: 1 for sku in skus}
 
 
-def test_check_racing_adjustments_gives_one_notification_per_episode(admin: str, atomic_requests: None) -> None:
+def test_check_racing_adjustments_gives_one_notification_per_episode(admin: str, atomic_moto: None) -> None:
     skus = [f"ADJ-{i}" for i in range(4)]
     for sku in skus:
         add(sku, stock=10)
@@ -348,7 +314,7 @@ def test_a_notification_claimed_by_another_check_is_left_to_it(admin: str) -> No
     assert not digest.mark_emailed(notification, their_lease)  # the dead claimer cannot
 
 
-def test_concurrent_checks_email_each_notification_once(admin: str, atomic_requests: None) -> None:
+def test_concurrent_checks_email_each_notification_once(admin: str, atomic_moto: None) -> None:
     for i in range(12):
         add(f"MAIL-{i}", stock=0)
 

@@ -6,75 +6,18 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 import warnings
 from unittest import mock
 
 import jwt
 import pytest
-from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.core.botocore_stubber import BotocoreStubber
-from moto.dynamodb.models import dynamodb_backends
 
 from chalicelib import clock
-from chalicelib.auth import keys, passwords
-from chalicelib.settings import get_settings, reset_settings
-from chalicelib.store import db
+from chalicelib.auth import passwords
 from tests.unit.conftest import Api, make_user
 
 PASSWORD = "password123"
-
-
-# ---- a faster `aws` for these modules -----------------------------------------------------------
-# conftest's `aws` starts moto and creates ten tables for every test (~0.4 s). These modules share
-# one moto per module and empty the tables between tests instead: the same isolation, 10x faster.
-# test_users, test_products, test_validation and test_openapi import these fixtures from here.
-
-@pytest.fixture(scope="module")
-def moto_module():
-    reset_settings()
-    keys.forget_keys()
-    db.unbind()
-    with mock_aws():
-        db.create_tables()
-        yield
-    db.unbind()
-
-
-def empty_tables() -> None:
-    # moto's in-memory tables, cleared directly: scanning and deleting through the API cost
-    # ~40 ms a test. Indexes are computed from the items, so they empty with them.
-    backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][get_settings().region]
-    for table in backend.tables.values():
-        table.items.clear()
-
-
-@pytest.fixture()
-def aws(moto_module):
-    empty_tables()
-    reset_settings()
-    get_settings()  # read outside a request, as conftest's `aws` does (stage variables differ)
-    keys.forget_keys()
-    yield
-
-
-@pytest.fixture()
-def atomic_moto():
-    """DynamoDB applies each request atomically; moto in process does not (a transaction's
-    condition checks and writes interleave across threads). One request at a time restores that
-    guarantee while the threads still interleave between requests (read, then conditional write).
-    """
-    lock = threading.Lock()
-    original = BotocoreStubber.process_request
-
-    def one_at_a_time(self, request):  # type: ignore[no-untyped-def]
-        with lock:
-            return original(self, request)
-
-    with mock.patch.object(BotocoreStubber, "process_request", one_at_a_time):
-        yield
 
 
 USER_KEYS = {"id", "email", "name", "role", "active", "created_at"}

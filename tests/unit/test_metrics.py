@@ -34,10 +34,7 @@ def test_orders_and_rejections_are_counted(api, tokens, capsys):
     assert all(line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "AutoMart" for line in lines)
 
 
-def test_low_stock_alerts_and_emails_are_counted(api, tokens, capsys):
-    from moto.ses.models import ses_backends
-
-    ses_backends["123456789012"]["us-east-1"].verify_email_identity("alerts@automart.example.com")
+def test_low_stock_alerts_and_emails_are_counted(api, tokens, capsys, ses):
     admin = tokens["admin"]
     api.call("POST", "/products", {"sku": "M-2", "name": "Metered", "price": "1.00", "stock": 6,
                                    "low_stock_threshold": 5}, admin)

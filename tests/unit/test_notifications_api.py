@@ -7,9 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.conftest import Api
-from tests.unit.test_alerts import add, atomic_requests, sent, ses
-from tests.unit.test_auth import aws, moto_module
+from tests.unit.conftest import Api, sent
 
 pytestmark = pytest.mark.usefixtures("ses")
 
@@ -169,7 +167,7 @@ def test_purchase_reversal_starts_a_new_episode(api: Api, tokens: dict[str, str]
 
 
 def test_sales_racing_checks_give_one_notification(api: Api, tokens: dict[str, str],
-                                                   atomic_requests: None) -> None:
+                                                   atomic_moto: None) -> None:
     from chalicelib.alerts.check import run_check
     from chalicelib.inventory.idempotency import Intent
     from chalicelib.store.models import User

@@ -9,11 +9,9 @@ from urllib.parse import urljoin, urlparse
 import pytest
 from openapi_spec_validator import validate
 
-from tests.unit import test_auth as shared
 from tests.unit.conftest import Api
 
 # Fixtures shared with test_auth (one moto per module, tables emptied between tests).
-moto_module, aws = shared.moto_module, shared.aws
 
 ANYONE, ANY_ROLE = "anyone", "admin, staff, customer"
 ADMIN, ADMIN_STAFF = "admin", "admin, staff"

@@ -8,11 +8,9 @@ from unittest import mock
 import pytest
 
 from chalicelib.store.models import Product
-from tests.unit import test_auth as shared
 from tests.unit.conftest import Api
 
 # Fixtures shared with test_auth (one moto per module, tables emptied between tests).
-atomic_moto, moto_module, aws = shared.atomic_moto, shared.moto_module, shared.aws
 
 PRODUCT_KEYS = {"sku", "name", "description", "price", "stock", "low_stock_threshold",
                 "created_at", "updated_at"}

@@ -11,7 +11,6 @@ from tests.unit.test_sales_orders import (
     add_product,
     all_items,
     assert_ledger,
-    atomic_moto,  # noqa: F401 (a fixture)
     movements,
     order,
     stock,

@@ -3,12 +3,9 @@ concurrency (no oversell), and the ledger invariant stock == sum(movements)."""
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
-from moto.dynamodb.responses import DynamoHandler
 
 from chalicelib.inventory import ledger
 from chalicelib.store.models import AlertState, Movement, Notification, Product
@@ -66,24 +63,6 @@ def all_items(api: Any, path: str, token: str, limit: int = 2) -> list[dict]:
         cursor = reply.json["next_cursor"]
         if cursor is None:
             return items
-
-
-@pytest.fixture()
-def atomic_moto(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make each moto request atomic, as every DynamoDB request is.
-
-    moto applies a transaction item by item and rolls back by restoring whole tables, so two
-    requests interleaving in threads could lose each other's writes; real DynamoDB serializes
-    them. The application code itself still runs concurrently between requests.
-    """
-    lock = threading.RLock()
-    original = DynamoHandler.call_action
-
-    def call_action(self: Any) -> Any:
-        with lock:
-            return original(self)
-
-    monkeypatch.setattr(DynamoHandler, "call_action", call_action)
 
 
 # ---- creating --------------------------------------------------------------------------------

@@ -10,11 +10,9 @@ import pytest
 
 from chalicelib.store import db
 from chalicelib.store.models import User
-from tests.unit import test_auth as shared
 from tests.unit.conftest import Api, make_user
 
 # Fixtures shared with test_auth (one moto per module, tables emptied between tests).
-atomic_moto, moto_module, aws = shared.atomic_moto, shared.moto_module, shared.aws
 
 PASSWORD = "password123"
 

@@ -7,11 +7,9 @@ import json
 
 import pytest
 
-from tests.unit import test_auth as shared
 from tests.unit.conftest import Api
 
 # Fixtures shared with test_auth (one moto per module, tables emptied between tests).
-moto_module, aws = shared.moto_module, shared.aws
 
 
 def post_raw(api: Api, path: str, raw: bytes, token: str | None = None):
