@@ -139,9 +139,10 @@ class RefreshIn(Request):
 
 
 class UpdateUserIn(Request):
-    name: Name | None = None
-    role: Role | None = None
-    active: StrictBool | None = None
+    # May be left out, not null (as ProductPatchIn): the document must not call them nullable.
+    name: Name = Field(default=None)
+    role: Role = Field(default=None)
+    active: StrictBool = Field(default=None)
 
 
 class UserQuery(PageQuery):
