@@ -35,7 +35,7 @@ integration: venv node-deps
 
 # Unit, integration on moto server and on DynamoDB Local, the schemathesis contract run, the docs
 # page in Chromium; lint and types first (fast to fail).
-test: venv node-deps
+test: venv node-deps lint
 	$(BIN)/python -m pytest tests -q
 
 LINTED := app.py chalicelib

@@ -8,8 +8,7 @@ from chalicelib.api.routing import guard
 
 app = Chalice(app_name="automart")
 app.register_blueprint(guard)
-for resource in (meta.api, auth.api, products.api, notifications.api, sales.api,
-                 purchases.api):
+for resource in (meta.api, auth.api, products.api, notifications.api, sales.api, purchases.api):
     app.register_blueprint(resource.blueprint)
 
 # The low-stock check's EventBridge rate. A schedule expression is fixed when `chalice package`

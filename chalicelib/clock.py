@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ulid import ULID
 
@@ -13,7 +13,7 @@ def now() -> float:
 
 
 def iso(epoch: float | None = None) -> str:
-    moment = datetime.fromtimestamp(now() if epoch is None else epoch, tz=timezone.utc)
+    moment = datetime.fromtimestamp(now() if epoch is None else epoch, tz=UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

@@ -10,8 +10,12 @@ class AppError(Exception):
     code = "bad_request"
     message = "Bad request"
 
-    def __init__(self, message: str | None = None, details: list[dict[str, Any]] | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        message: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message or self.message)
         self.message = message or self.message
         self.details = details
@@ -32,20 +36,29 @@ ValidationFailed = _error("ValidationFailed", 400, "validation_error", "The requ
 InvalidJson = _error("InvalidJson", 400, "invalid_json", "The body is not valid JSON")
 DuplicateSku = _error("DuplicateSku", 400, "duplicate_sku", "The same sku appears twice")
 Unauthorized = _error("Unauthorized", 401, "unauthorized", "Missing or invalid token")
-InvalidCredentials = _error("InvalidCredentials", 401, "invalid_credentials",
-                            "Wrong email or password")
+InvalidCredentials = _error(
+    "InvalidCredentials", 401, "invalid_credentials", "Wrong email or password"
+)
 Forbidden = _error("Forbidden", 403, "forbidden", "Your role may not do this")
 NotFound = _error("NotFound", 404, "not_found", "Not found")
 SkuExists = _error("SkuExists", 409, "sku_exists", "A product with this sku exists")
 EmailTaken = _error("EmailTaken", 409, "email_taken", "This email is already registered")
 InsufficientStock = _error("InsufficientStock", 409, "insufficient_stock", "Not enough stock")
-IdempotencyKeyReused = _error("IdempotencyKeyReused", 409, "idempotency_key_reused",
-                              "This Idempotency-Key was used with a different request")
+IdempotencyKeyReused = _error(
+    "IdempotencyKeyReused",
+    409,
+    "idempotency_key_reused",
+    "This Idempotency-Key was used with a different request",
+)
 LastAdmin = _error("LastAdmin", 409, "last_admin", "This would leave no active admin")
 UnknownSku = _error("UnknownSku", 422, "unknown_sku", "Unknown sku")
 UnknownCustomer = _error("UnknownCustomer", 422, "unknown_customer", "No user has this id")
-TooManyAttempts = _error("TooManyAttempts", 429, "too_many_attempts",
-                         "Too many failed logins for this account; try again later")
+TooManyAttempts = _error(
+    "TooManyAttempts",
+    429,
+    "too_many_attempts",
+    "Too many failed logins for this account; try again later",
+)
 Busy = _error("Busy", 503, "busy", "The service is busy; retry shortly")
 
 # Every code a client can meet, for the OpenAPI document.

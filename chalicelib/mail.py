@@ -31,7 +31,8 @@ def client() -> Any:
 
                 settings = get_settings()
                 _client = botocore.session.get_session().create_client(
-                    "ses", region_name=settings.region, endpoint_url=settings.ses_endpoint)
+                    "ses", region_name=settings.region, endpoint_url=settings.ses_endpoint
+                )
     return _client
 
 
@@ -50,8 +51,10 @@ def send(email: Email) -> str:
         Destination={"ToAddresses": list(email.recipients)},
         Message={
             "Subject": {"Data": email.subject, "Charset": utf8},
-            "Body": {"Text": {"Data": email.text, "Charset": utf8},
-                     "Html": {"Data": email.html, "Charset": utf8}},
+            "Body": {
+                "Text": {"Data": email.text, "Charset": utf8},
+                "Html": {"Data": email.html, "Charset": utf8},
+            },
         },
     )
     return str(reply["MessageId"])

@@ -26,7 +26,8 @@ from typing import Any
 NAMESPACE = "AutoMart"
 _SECRET = re.compile(r"pass|token|secret|key|authorization|cookie", re.IGNORECASE)
 _context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
-    "automart_log", default=None)
+    "automart_log", default=None
+)
 
 logger = logging.getLogger("automart")
 
@@ -38,8 +39,10 @@ def redact(fields: dict[str, Any]) -> dict[str, Any]:
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
-            "level": record.levelname, "message": record.getMessage(),
-            "logger": record.name, "time": round(record.created, 3),
+            "level": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+            "time": round(record.created, 3),
             **(_context.get() or {}),
             **redact(getattr(record, "fields", {})),
         }
@@ -66,8 +69,11 @@ def bind_request(request: Any, caller_id: str | None = None) -> None:
     setup()
     context = getattr(request, "context", None) or {}
     lambda_context = getattr(request, "lambda_context", None)
-    fields = {"request_id": context.get("requestId") or getattr(lambda_context, "aws_request_id",
-                                                                 None) or "-"}
+    fields = {
+        "request_id": context.get("requestId")
+        or getattr(lambda_context, "aws_request_id", None)
+        or "-"
+    }
     principal = caller_id or ((context.get("authorizer") or {}).get("principalId"))
     if principal:
         fields["caller_id"] = principal
@@ -85,14 +91,22 @@ def emf(name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> 
 
     dims = {"stage": get_settings().stage, **dimensions}
     return {
-        "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
-            "Namespace": NAMESPACE, "Dimensions": [sorted(dims)],
-            "Metrics": [{"Name": name, "Unit": unit}]}]},
-        **dims, name: value, **(_context.get() or {}),
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [sorted(dims)],
+                    "Metrics": [{"Name": name, "Unit": unit}],
+                }
+            ],
+        },
+        **dims,
+        name: value,
+        **(_context.get() or {}),
     }
 
 
 def metric(name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None:
     """A business metric: OrdersCreated, InsufficientStock, LowStockAlerts, EmailsSent, ..."""
-    sys.stdout.write(json.dumps(emf(name, value, unit, **dimensions), separators=(",", ":"))
-                     + "\n")
+    sys.stdout.write(json.dumps(emf(name, value, unit, **dimensions), separators=(",", ":")) + "\n")

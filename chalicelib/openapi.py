@@ -6,17 +6,27 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from chalicelib.api.routing import ROUTES, RouteSpec
 from chalicelib.errors import ERROR_CODES
 from chalicelib.schemas import Error
 
 REF = "#/components/schemas/{model}"
-STATUS_TEXT = {200: "OK", 201: "Created", 204: "No content", 400: "Invalid request",
-               401: "Missing or invalid access token", 403: "The role may not do this",
-               404: "Not found", 409: "Conflict", 422: "Unprocessable", 429: "Too many attempts",
-               503: "Busy: retry after the Retry-After seconds"}
+STATUS_TEXT = {
+    200: "OK",
+    201: "Created",
+    204: "No content",
+    400: "Invalid request",
+    401: "Missing or invalid access token",
+    403: "The role may not do this",
+    404: "Not found",
+    409: "Conflict",
+    422: "Unprocessable",
+    429: "Too many attempts",
+    503: "Busy: retry after the Retry-After seconds",
+}
 
 
 def _error_statuses(spec: RouteSpec) -> list[int]:
@@ -44,13 +54,24 @@ def _parameters(spec: RouteSpec, query_schema: dict[str, Any] | None) -> list[di
     if query_schema:
         required = set(query_schema.get("required", []))
         for name, schema in query_schema.get("properties", {}).items():
-            params.append({"name": name, "in": "query", "required": name in required,
-                           "schema": schema})
+            params.append(
+                {"name": name, "in": "query", "required": name in required, "schema": schema}
+            )
     if spec.idempotent:
-        params.append({"name": "Idempotency-Key", "in": "header", "required": False,
-                       "schema": {"type": "string", "minLength": 1, "maxLength": 128,
-                                  "pattern": "^[\\x21-\\x7E]+$"},
-                       "description": "Replays within 24 hours return the same result"})
+        params.append(
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 128,
+                    "pattern": "^[\\x21-\\x7E]+$",
+                },
+                "description": "Replays within 24 hours return the same result",
+            }
+        )
     return params
 
 
@@ -83,9 +104,10 @@ def _openapi30(node: Any) -> Any:
 
 @lru_cache(maxsize=1)
 def document() -> dict[str, Any]:
-    models = {Error}
+    models: set[type[BaseModel]] = {Error}
     for spec in ROUTES:
         models |= {m for m in (spec.body, spec.response) if m is not None}
+    pairs: list[tuple[type[BaseModel], JsonSchemaMode]]
     pairs = [(m, "validation") for m in models if m in {s.body for s in ROUTES}]
     pairs += [(m, "serialization") for m in models if m not in {s.body for s in ROUTES}]
     refs, defs = models_json_schema(pairs, ref_template=REF)
@@ -101,8 +123,8 @@ def document() -> dict[str, Any]:
                     prop.update(options[0])
                 prop.pop("default", None) if prop.get("default") is None else None
         op: dict[str, Any] = {
-            "operationId": spec.summary and re.sub(r"\W+", "_", f"{spec.method}_{spec.path}")
-            .strip("_").lower(),
+            "operationId": spec.summary
+            and re.sub(r"\W+", "_", f"{spec.method}_{spec.path}").strip("_").lower(),
             "summary": spec.summary,
             "tags": [spec.tag],
             "parameters": _parameters(spec, query_schema),
@@ -114,11 +136,15 @@ def document() -> dict[str, Any]:
         else:
             op["security"] = []
         if spec.body:
-            op["requestBody"] = {"required": True, "content": {"application/json": {
-                "schema": refs[(spec.body, "validation")]}}}
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": refs[(spec.body, "validation")]}},
+            }
         ok: dict[str, Any] = {"description": STATUS_TEXT.get(spec.status, "OK")}
         if spec.response is not None:
-            mode = "validation" if spec.response in {s.body for s in ROUTES} else "serialization"
+            mode: JsonSchemaMode = (
+                "validation" if spec.response in {s.body for s in ROUTES} else "serialization"
+            )
             ok["content"] = {"application/json": {"schema": refs[(spec.response, mode)]}}
         op["responses"][str(spec.status)] = ok
         if spec.idempotent and spec.status == 201:
@@ -137,12 +163,16 @@ def document() -> dict[str, Any]:
                 param["schema"] = _openapi30(param["schema"])
     return {
         "openapi": "3.0.3",
-        "info": {"title": "AutoMart API", "version": "1.0.0",
-                 "description": "Inventory and orders. Errors: {code, message, details?}."},
+        "info": {
+            "title": "AutoMart API",
+            "version": "1.0.0",
+            "description": "Inventory and orders. Errors: {code, message, details?}.",
+        },
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "bearerFormat": "JWT"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
         },
     }

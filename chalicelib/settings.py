@@ -44,7 +44,8 @@ class Settings:
     def from_env(cls) -> Settings:
         return cls(
             stage=os.environ.get("STAGE", "local"),
-            region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+            region=os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
             table_prefix=os.environ.get("TABLE_PREFIX", "automart-local-"),
             dynamodb_endpoint=os.environ.get("DYNAMODB_ENDPOINT") or None,
             ses_endpoint=os.environ.get("SES_ENDPOINT") or None,

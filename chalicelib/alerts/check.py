@@ -38,12 +38,20 @@ def run_check() -> dict[str, int]:
     open_skus = open_episode_skus()
     # open_episode re-checks the product (strongly consistent) and the AlertState inside one
     # transaction: a stale index entry or a racing writer makes it a no-op, never a duplicate.
-    created = sum(1 for sku, product in low.items()
-                  if sku not in open_skus and episodes.open_episode(product) is not None)
+    created = sum(
+        1
+        for sku, product in low.items()
+        if sku not in open_skus and episodes.open_episode(product) is not None
+    )
     # Episodes normally end with the write that ended them; this catches any that did not
     # (a write that failed half-way, a handled notification racing its resolution).
     resolved = sum(1 for sku in open_skus - low.keys() if episodes.close_episode(sku))
     emailed = digest.send_pending(low)
-    log.info("low-stock check: %d low, %d created, %d resolved, %d emailed",
-             len(low), created, resolved, emailed)
+    log.info(
+        "low-stock check: %d low, %d created, %d resolved, %d emailed",
+        len(low),
+        created,
+        resolved,
+        emailed,
+    )
     return {"low_stock": len(low), "created": created, "emailed": emailed}

@@ -34,12 +34,16 @@ def _conditional_failure(exc: UpdateError) -> bool:
 
 def claim(notification: Notification, until: float) -> bool:
     """Lease the notification for this check; refreshes it with the stored values."""
-    free = (Notification.email_claimed_until.does_not_exist()
-            | (Notification.email_claimed_until < clock.now()))
+    free = Notification.email_claimed_until.does_not_exist() | (
+        Notification.email_claimed_until < clock.now()
+    )
     try:
-        notification.update([Notification.email_claimed_until.set(until)],
-                            condition=Notification.email_pending.exists()
-                            & Notification.handled_at.does_not_exist() & free)
+        notification.update(
+            [Notification.email_claimed_until.set(until)],
+            condition=Notification.email_pending.exists()
+            & Notification.handled_at.does_not_exist()
+            & free,
+        )
     except UpdateError as exc:
         if _conditional_failure(exc):
             return False  # another check holds it, or it was emailed or handled meanwhile
@@ -59,9 +63,15 @@ def _update_if_claimed(notification: Notification, until: float, actions: list) 
 
 
 def mark_emailed(notification: Notification, until: float) -> bool:
-    return _update_if_claimed(notification, until, [
-        Notification.emailed_at.set(clock.iso()), Notification.email_pending.remove(),
-        Notification.email_claimed_until.remove()])
+    return _update_if_claimed(
+        notification,
+        until,
+        [
+            Notification.emailed_at.set(clock.iso()),
+            Notification.email_pending.remove(),
+            Notification.email_claimed_until.remove(),
+        ],
+    )
 
 
 def release(notification: Notification, until: float) -> bool:
@@ -71,8 +81,9 @@ def release(notification: Notification, until: float) -> bool:
 def unpend(notification: Notification) -> None:
     """A handled notification is never emailed: take it out of the `unemailed` index."""
     try:
-        notification.update([Notification.email_pending.remove()],
-                            condition=Notification.handled_at.exists())
+        notification.update(
+            [Notification.email_pending.remove()], condition=Notification.handled_at.exists()
+        )
     except UpdateError as exc:
         if not _conditional_failure(exc):
             raise
@@ -82,37 +93,46 @@ def recipients() -> tuple[str, ...]:
     configured = get_settings().alert_recipients
     if configured:
         return configured
-    admins = User.by_role.query("admin", filter_condition=User.active == True)
+    admins = User.by_role.query("admin", filter_condition=User.active == True)  # noqa: E712 (a condition)
     return tuple(sorted({admin.email for admin in admins}))
 
 
-def _rows(notifications: Iterable[Notification],
-          current: dict[str, Product]) -> list[tuple[str, str, int, int, str]]:
+def _rows(
+    notifications: Iterable[Notification], current: dict[str, Product]
+) -> list[tuple[str, str, int, int, str]]:
     """(sku, name, stock, threshold, status): the stock seen by this check when it has it."""
     rows = []
     for n in notifications:
         product = current.get(n.sku)
-        stock, threshold = ((product.stock, product.low_stock_threshold) if product
-                            else (n.stock, n.threshold))
+        stock, threshold = (
+            (product.stock, product.low_stock_threshold) if product else (n.stock, n.threshold)
+        )
         rows.append((n.sku, n.product_name, int(stock), int(threshold), n.status))
     return sorted(rows)
 
 
-def compose(notifications: list[Notification], current: dict[str, Product],
-            to: tuple[str, ...]) -> mail.Email:
+def compose(
+    notifications: list[Notification], current: dict[str, Product], to: tuple[str, ...]
+) -> mail.Email:
     rows = _rows(notifications, current)
     count = len(rows)
     subject = f"Low stock: {count} product{'s' if count != 1 else ''} below threshold"
     text = "\n".join(
         ["AutoMart low-stock alert", "", "sku | name | stock | threshold | status"]
-        + [f"{sku} | {name} | {stock} | {threshold} | {status}"
-           for sku, name, stock, threshold, status in rows])
+        + [
+            f"{sku} | {name} | {stock} | {threshold} | {status}"
+            for sku, name, stock, threshold, status in rows
+        ]
+    )
     cells = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(value))}</td>" for value in row) + "</tr>"
-        for row in rows)
-    body = ("<html><body><h1>AutoMart low-stock alert</h1><table>"
-            "<tr><th>sku</th><th>name</th><th>stock</th><th>threshold</th><th>status</th></tr>"
-            f"{cells}</table></body></html>")
+        for row in rows
+    )
+    body = (
+        "<html><body><h1>AutoMart low-stock alert</h1><table>"
+        "<tr><th>sku</th><th>name</th><th>stock</th><th>threshold</th><th>status</th></tr>"
+        f"{cells}</table></body></html>"
+    )
     return mail.Email(get_settings().alert_sender, to, subject, text + "\n", body)
 
 

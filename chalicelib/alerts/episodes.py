@@ -10,6 +10,7 @@ only closed for one that is not.
 from __future__ import annotations
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import clock, observability
@@ -17,17 +18,23 @@ from chalicelib.store import db
 from chalicelib.store.models import AlertState, Notification, Product
 
 
-def is_low(stock: int, threshold: int) -> bool:
+def is_low(stock: float, threshold: float) -> bool:
     return stock < threshold
 
 
 def new_notification(product: Product, stock: int, threshold: int) -> Notification:
     return Notification(
-        id=clock.new_id(), sku=product.sku, product_name=product.name,
+        id=clock.new_id(),
+        sku=product.sku,
+        product_name=product.name,
         message=f"{product.name} ({product.sku}) is low on stock: {stock} left, "
-                f"threshold {threshold}",
-        stock=stock, threshold=threshold, status="open", created_at=clock.iso(),
-        visible_status="open", email_pending="pending",
+        f"threshold {threshold}",
+        stock=stock,
+        threshold=threshold,
+        status="open",
+        created_at=clock.iso(),
+        visible_status="open",
+        email_pending="pending",
     )
 
 
@@ -39,8 +46,10 @@ def count_opened(episodes: int = 1) -> None:
 def add_open_ops(txn: TransactWrite, product: Product, stock: int, threshold: int) -> Notification:
     """Add the episode's writes to a transaction that makes `product` low."""
     notification = new_notification(product, stock, threshold)
-    txn.save(AlertState(sku=product.sku, notification_id=notification.id),
-             condition=AlertState.sku.does_not_exist())
+    txn.save(
+        AlertState(sku=product.sku, notification_id=notification.id),
+        condition=AlertState.sku.does_not_exist(),
+    )
     txn.save(notification, condition=Notification.id.does_not_exist())
     return notification
 
@@ -50,9 +59,14 @@ def open_episode(product: Product) -> Notification | None:
     notification = None
     try:
         with db.transaction() as txn:
-            txn.condition_check(Product, product.sku, condition=(Product.headroom < 0) & (
-                Product.incarnation == product.incarnation))
-            notification = add_open_ops(txn, product, product.stock, product.low_stock_threshold)
+            txn.condition_check(
+                Product,
+                product.sku,
+                condition=(Product.headroom < 0) & (Product.incarnation == product.incarnation),
+            )
+            notification = add_open_ops(
+                txn, product, int(product.stock), int(product.low_stock_threshold)
+            )
     except TransactWriteError as exc:
         if "ConditionalCheckFailed" in db.cancellation_codes(exc):
             return None
@@ -68,16 +82,25 @@ def close_episode(sku: str) -> bool:
         notification = Notification.get(state.notification_id, consistent_read=True)
     except DoesNotExist:
         return False
-    actions = [Notification.status.set("resolved"), Notification.resolved_at.set(clock.iso())]
+    actions: list[Action] = [
+        Notification.status.set("resolved"),
+        Notification.resolved_at.set(clock.iso()),
+    ]
     if notification.handled_at is None:
         actions.append(Notification.visible_status.set("resolved"))
     try:
         with db.transaction() as txn:
-            txn.condition_check(Product, sku, condition=Product.sku.does_not_exist() | (
-                Product.headroom >= 0))
+            txn.condition_check(
+                Product, sku, condition=Product.sku.does_not_exist() | (Product.headroom >= 0)
+            )
             txn.delete(state, condition=AlertState.notification_id == notification.id)
-            txn.update(notification, actions, condition=Notification.handled_at.exists()
-                       if notification.handled_at else Notification.handled_at.does_not_exist())
+            txn.update(
+                notification,
+                actions,
+                condition=Notification.handled_at.exists()
+                if notification.handled_at
+                else Notification.handled_at.does_not_exist(),
+            )
     except TransactWriteError as exc:
         if "ConditionalCheckFailed" in db.cancellation_codes(exc):
             return False

@@ -17,8 +17,9 @@ def list_notifications(status: str | None, limit: int, after: str | None) -> Pag
     """Newest first; handled notifications have no `visible_status`, so no index lists them."""
     db.bind()
     statuses = [status] if status else list(STATUSES)
-    return newest_first([(Notification.by_status, s) for s in statuses], Notification.id,
-                        limit, after)
+    return newest_first(
+        [(Notification.by_status, s) for s in statuses], Notification.id, limit, after
+    )
 
 
 def get_notification(notification_id: str) -> Notification:
@@ -39,7 +40,8 @@ def handle(notification_id: str) -> None:
     try:
         Notification(id=notification_id).update(
             [Notification.handled_at.set(clock.iso()), Notification.visible_status.remove()],
-            condition=Notification.id.exists() & Notification.handled_at.does_not_exist())
+            condition=Notification.id.exists() & Notification.handled_at.does_not_exist(),
+        )
     except UpdateError as exc:
         if "ConditionalCheckFailed" in str(exc):
             raise NotFound("No notification has this id") from None

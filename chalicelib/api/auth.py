@@ -23,36 +23,73 @@ api = Resource("auth")
 
 
 def user_out(user: User) -> UserOut:
-    return UserOut(id=user.id, email=user.email, name=user.name, role=user.role,
-                   active=user.active, created_at=user.created_at)
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        name=user.name,
+        role=user.role,
+        active=user.active,
+        created_at=user.created_at,
+    )
 
 
 def tokens_out(tokens: users.Tokens) -> TokensOut:
-    return TokensOut(access_token=tokens.access_token, refresh_token=tokens.refresh_token,
-                     expires_in=tokens.expires_in)
+    return TokensOut(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        expires_in=tokens.expires_in,
+    )
 
 
-@api.route("/auth/register", "POST", roles=ANYONE, body=RegisterIn, response=UserOut, status=201,
-           errors=(409,), summary="Register a customer account")
+@api.route(
+    "/auth/register",
+    "POST",
+    roles=ANYONE,
+    body=RegisterIn,
+    response=UserOut,
+    status=201,
+    errors=(409,),
+    summary="Register a customer account",
+)
 def register(call: Call) -> UserOut:
     b = call.body
     return user_out(users.create_user(b.email, b.password, b.name, "customer"))
 
 
-@api.route("/auth/login", "POST", roles=ANYONE, body=LoginIn, response=TokensOut,
-           errors=(401, 429), summary="Log in with email and password")
+@api.route(
+    "/auth/login",
+    "POST",
+    roles=ANYONE,
+    body=LoginIn,
+    response=TokensOut,
+    errors=(401, 429),
+    summary="Log in with email and password",
+)
 def login(call: Call) -> TokensOut:
     return tokens_out(users.login(call.body.email, call.body.password))
 
 
-@api.route("/auth/refresh", "POST", roles=ANYONE, body=RefreshIn, response=TokensOut,
-           errors=(401,), summary="Trade a refresh token for new tokens (rotation)")
+@api.route(
+    "/auth/refresh",
+    "POST",
+    roles=ANYONE,
+    body=RefreshIn,
+    response=TokensOut,
+    errors=(401,),
+    summary="Trade a refresh token for new tokens (rotation)",
+)
 def refresh(call: Call) -> TokensOut:
     return tokens_out(users.refresh(call.body.refresh_token))
 
 
-@api.route("/auth/logout", "POST", roles=ANY_ROLE, body=RefreshIn, status=204,
-           summary="Revoke a refresh token")
+@api.route(
+    "/auth/logout",
+    "POST",
+    roles=ANY_ROLE,
+    body=RefreshIn,
+    status=204,
+    summary="Revoke a refresh token",
+)
 def logout(call: Call) -> None:
     users.logout(call.me.id, call.body.refresh_token)
 
@@ -62,29 +99,49 @@ def me(call: Call) -> UserOut:
     return user_out(users.get_user(call.me.id))
 
 
-@api.route("/users", "POST", roles=ADMIN, body=CreateUserIn, response=UserOut, status=201,
-           errors=(409,), summary="Create a user of any role")
+@api.route(
+    "/users",
+    "POST",
+    roles=ADMIN,
+    body=CreateUserIn,
+    response=UserOut,
+    status=201,
+    errors=(409,),
+    summary="Create a user of any role",
+)
 def create_user(call: Call) -> UserOut:
     b = call.body
     return user_out(users.create_user(b.email, b.password, b.name, b.role))
 
 
-@api.route("/users", "GET", roles=ADMIN, query=UserQuery, response=Page[UserOut],
-           summary="List users, newest first")
+@api.route(
+    "/users",
+    "GET",
+    roles=ADMIN,
+    query=UserQuery,
+    response=Page[UserOut],
+    summary="List users, newest first",
+)
 def list_users(call: Call) -> dict:
     q = call.query
     page = users.list_users(q.role, q.limit, decode_cursor(q.cursor, "users"))
     return page_out(page, user_out, "users")
 
 
-@api.route("/users/{id}", "GET", roles=ADMIN, response=UserOut, errors=(404,),
-           summary="One user")
+@api.route("/users/{id}", "GET", roles=ADMIN, response=UserOut, errors=(404,), summary="One user")
 def get_user(call: Call) -> UserOut:
     return user_out(users.get_user(call.params["id"]))
 
 
-@api.route("/users/{id}", "PATCH", roles=ADMIN, body=UpdateUserIn, response=UserOut,
-           errors=(404, 409), summary="Change a user's name, role or active flag")
+@api.route(
+    "/users/{id}",
+    "PATCH",
+    roles=ADMIN,
+    body=UpdateUserIn,
+    response=UserOut,
+    errors=(404, 409),
+    summary="Change a user's name, role or active flag",
+)
 def update_user(call: Call) -> UserOut:
     b = call.body
     # As for products: an explicit null is a client error, not "leave unchanged".

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 
 from chalice import Response
 
@@ -35,9 +35,9 @@ window.ui = SwaggerUIBundle({url: "openapi.json", dom_id: "#swagger-ui",
 """
 
 
-@lru_cache(maxsize=None)
+@cache
 def _asset(name: str) -> str:
-    from swagger_ui_bundle import swagger_ui_path  # type: ignore[import-untyped]
+    from swagger_ui_bundle import swagger_ui_path
 
     with open(os.path.join(swagger_ui_path, name), encoding="utf-8") as handle:
         return handle.read()
@@ -57,8 +57,9 @@ def openapi(call: Call) -> Response:
 
 @api.route("/docs", "GET", roles=ANYONE, summary="Swagger UI")
 def docs(call: Call) -> Response:
-    return Response(body=DOCS_HTML, status_code=200,
-                    headers={"Content-Type": "text/html; charset=utf-8"})
+    return Response(
+        body=DOCS_HTML, status_code=200, headers={"Content-Type": "text/html; charset=utf-8"}
+    )
 
 
 @api.route("/docs/{asset}", "GET", roles=ANYONE, errors=(404,), summary="Swagger UI assets")
@@ -66,6 +67,8 @@ def docs_asset(call: Call) -> Response:
     name = call.params["asset"]
     if name not in ASSETS:
         raise NotFound("No such asset")
-    return Response(body=_asset(name), status_code=200,
-                    headers={"Content-Type": ASSETS[name],
-                             "Cache-Control": "public, max-age=86400"})
+    return Response(
+        body=_asset(name),
+        status_code=200,
+        headers={"Content-Type": ASSETS[name], "Cache-Control": "public, max-age=86400"},
+    )

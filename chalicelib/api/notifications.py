@@ -17,10 +17,18 @@ ID = {"id": ID_PATTERN}
 
 
 def notification_out(n: Notification) -> NotificationOut:
-    return NotificationOut(id=n.id, sku=n.sku, product_name=n.product_name, message=n.message,
-                           stock=n.stock, threshold=n.threshold, status=n.status,
-                           created_at=n.created_at, resolved_at=n.resolved_at,
-                           emailed_at=n.emailed_at)
+    return NotificationOut(
+        id=n.id,
+        sku=n.sku,
+        product_name=n.product_name,
+        message=n.message,
+        stock=int(n.stock),
+        threshold=int(n.threshold),
+        status=n.status,  # type: ignore[arg-type]  # "open" or "resolved", checked by pydantic
+        created_at=n.created_at,
+        resolved_at=n.resolved_at,
+        emailed_at=n.emailed_at,
+    )
 
 
 def _id(call: Call) -> str:
@@ -30,27 +38,53 @@ def _id(call: Call) -> str:
     return value
 
 
-@api.route("/notifications", "GET", roles=ADMIN, query=NotificationQuery,
-           response=Page[NotificationOut], summary="Low-stock notifications, newest first")
+@api.route(
+    "/notifications",
+    "GET",
+    roles=ADMIN,
+    query=NotificationQuery,
+    response=Page[NotificationOut],
+    summary="Low-stock notifications, newest first",
+)
 def list_notifications(call: Call) -> dict:
-    page = notifications.list_notifications(call.query.status, call.query.limit,
-                                            decode_cursor(call.query.cursor))
+    page = notifications.list_notifications(
+        call.query.status, call.query.limit, decode_cursor(call.query.cursor)
+    )
     return page_out(page, notification_out)
 
 
-@api.route("/notifications/check", "POST", roles=ADMIN, response=CheckSummaryOut,
-           summary="Run the low-stock check now")
+@api.route(
+    "/notifications/check",
+    "POST",
+    roles=ADMIN,
+    response=CheckSummaryOut,
+    summary="Run the low-stock check now",
+)
 def check_now(call: Call) -> CheckSummaryOut:
     return CheckSummaryOut(**run_check())
 
 
-@api.route("/notifications/{id}", "GET", roles=ADMIN, response=NotificationOut, errors=(404,),
-           path_patterns=ID, summary="One notification (404 once handled)")
+@api.route(
+    "/notifications/{id}",
+    "GET",
+    roles=ADMIN,
+    response=NotificationOut,
+    errors=(404,),
+    path_patterns=ID,
+    summary="One notification (404 once handled)",
+)
 def get_notification(call: Call) -> NotificationOut:
     return notification_out(notifications.get_notification(_id(call)))
 
 
-@api.route("/notifications/{id}", "DELETE", roles=ADMIN, status=204, errors=(404,),
-           path_patterns=ID, summary="Mark handled: no new notification until the next episode")
+@api.route(
+    "/notifications/{id}",
+    "DELETE",
+    roles=ADMIN,
+    status=204,
+    errors=(404,),
+    path_patterns=ID,
+    summary="Mark handled: no new notification until the next episode",
+)
 def handle_notification(call: Call) -> None:
     notifications.handle(_id(call))

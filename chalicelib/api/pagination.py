@@ -29,8 +29,10 @@ def _mac(payload: bytes, secret: str, scope: str) -> bytes:
 
 def _signed_by_a_known_key(signature: bytes, payload: bytes, scope: str) -> bool:
     # Any key of the ring: a cursor handed out just before a key rotation keeps working.
-    return any(hmac.compare_digest(signature, _mac(payload, secret, scope))
-               for secret in key_ring().keys.values())
+    return any(
+        hmac.compare_digest(signature, _mac(payload, secret, scope))
+        for secret in key_ring().keys.values()
+    )
 
 
 def encode_cursor(last_key: str | None, scope: str = "") -> str | None:
@@ -51,12 +53,17 @@ def decode_cursor(cursor: str | None, scope: str = "") -> str | None:
             return payload.decode()
     except (ValueError, UnicodeDecodeError):
         pass
-    raise ValidationFailed("The cursor is not one this server produced",
-                           details=[{"field": "cursor", "message": "invalid cursor"}])
+    raise ValidationFailed(
+        "The cursor is not one this server produced",
+        details=[{"field": "cursor", "message": "invalid cursor"}],
+    )
 
 
-def page_out(page: Page[Any], render: Callable[[Any], BaseModel],
-             scope: str = "") -> dict[str, Any]:
+def page_out(
+    page: Page[Any], render: Callable[[Any], BaseModel], scope: str = ""
+) -> dict[str, Any]:
     """The list shape of every list endpoint: {"items": [...], "next_cursor": ...}."""
-    return {"items": [render(item).model_dump(mode="json") for item in page.items],
-            "next_cursor": encode_cursor(page.last_key, scope)}
+    return {
+        "items": [render(item).model_dump(mode="json") for item in page.items],
+        "next_cursor": encode_cursor(page.last_key, scope),
+    }

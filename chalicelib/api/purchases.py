@@ -14,39 +14,78 @@ api = Resource("purchase-orders")
 
 
 def purchase_out(p: Purchase) -> PurchaseOut:
-    return PurchaseOut(id=p.id, sku=p.sku, product_name=p.product_name, quantity=int(p.quantity),
-                       supplier_name=p.supplier_name, purchase_date=p.purchase_date,
-                       unit_cost=p.unit_cost, created_at=p.created_at, created_by=p.created_by)
+    return PurchaseOut(
+        id=p.id,
+        sku=p.sku,
+        product_name=p.product_name,
+        quantity=int(p.quantity),
+        supplier_name=p.supplier_name,
+        purchase_date=p.purchase_date,
+        unit_cost=p.unit_cost,
+        created_at=p.created_at,
+        created_by=p.created_by,
+    )
 
 
-@api.route("/purchase-orders", "POST", roles=ADMIN_STAFF, body=PurchaseIn, response=PurchaseOut,
-           status=201, idempotent=True, errors=(409, 422),
-           summary="Restock: stock rises by quantity, atomically")
+@api.route(
+    "/purchase-orders",
+    "POST",
+    roles=ADMIN_STAFF,
+    body=PurchaseIn,
+    response=PurchaseOut,
+    status=201,
+    idempotent=True,
+    errors=(409, 422),
+    summary="Restock: stock rises by quantity, atomically",
+)
 def create_purchase(call: Call) -> tuple[PurchaseOut, int]:
     b = call.body
     wanted = idempotency.intent(
-        call.me.id, purchases.RESOURCE,
+        call.me.id,
+        purchases.RESOURCE,
         idempotency.validate_key(call.headers.get("idempotency-key")),
-        b.model_dump(mode="json"))
+        b.model_dump(mode="json"),
+    )
     purchase, created = purchases.create_purchase(
-        call.me.id, b.sku, b.quantity, b.supplier_name, b.purchase_date, b.unit_cost, wanted)
+        call.me.id, b.sku, b.quantity, b.supplier_name, b.purchase_date, b.unit_cost, wanted
+    )
     return purchase_out(purchase), 201 if created else 200
 
 
-@api.route("/purchase-orders", "GET", roles=ADMIN_STAFF, query=PageQuery,
-           response=Page[PurchaseOut], summary="Purchases, newest first")
+@api.route(
+    "/purchase-orders",
+    "GET",
+    roles=ADMIN_STAFF,
+    query=PageQuery,
+    response=Page[PurchaseOut],
+    summary="Purchases, newest first",
+)
 def list_purchases(call: Call) -> dict:
     q = call.query
     return page_out(purchases.list_purchases(q.limit, decode_cursor(q.cursor)), purchase_out)
 
 
-@api.route("/purchase-orders/{id}", "GET", roles=ADMIN_STAFF, response=PurchaseOut,
-           errors=(404,), path_patterns=ID, summary="One purchase")
+@api.route(
+    "/purchase-orders/{id}",
+    "GET",
+    roles=ADMIN_STAFF,
+    response=PurchaseOut,
+    errors=(404,),
+    path_patterns=ID,
+    summary="One purchase",
+)
 def get_purchase(call: Call) -> PurchaseOut:
     return purchase_out(purchases.get_purchase(order_id(call, "purchase")))
 
 
-@api.route("/purchase-orders/{id}", "DELETE", roles=ADMIN, status=204, errors=(404, 409),
-           path_patterns=ID, summary="Reverse: take the quantity back out of stock")
+@api.route(
+    "/purchase-orders/{id}",
+    "DELETE",
+    roles=ADMIN,
+    status=204,
+    errors=(404, 409),
+    path_patterns=ID,
+    summary="Reverse: take the quantity back out of stock",
+)
 def reverse_purchase(call: Call) -> None:
     purchases.reverse_purchase(order_id(call, "purchase"))

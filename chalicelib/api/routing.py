@@ -13,7 +13,7 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -42,7 +42,9 @@ guard = Blueprint(__name__)
 
 @guard.authorizer(ttl_seconds=AUTHORIZER_TTL_SECONDS)
 def jwt_auth(auth_request: Any) -> AuthResponse:
-    """The JWT Lambda authorizer. Raising "Unauthorized" is how API Gateway is told to answer 401."""
+    """The JWT Lambda authorizer.
+
+    Raising "Unauthorized" is how API Gateway is told to answer 401."""
     token = auth_request.token or ""
     scheme, _, value = token.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
@@ -100,7 +102,7 @@ def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
 
-def parse_body(model: type[BaseModel], raw: bytes | None) -> BaseModel:
+def parse_body(model: type[BaseModel], raw: str | bytes | None) -> BaseModel:
     try:
         # NaN and Infinity are Python's extensions, not JSON. Nesting deep enough to exhaust the
         # recursion limit is a client's doing too: both are invalid JSON, never a 500.
@@ -115,7 +117,7 @@ def parse_body(model: type[BaseModel], raw: bytes | None) -> BaseModel:
         raise ValidationFailed(details=_field_errors(exc)) from None
 
 
-def parse_query(model: type[BaseModel], params: dict[str, str] | None) -> BaseModel:
+def parse_query(model: type[BaseModel], params: Mapping[str, str] | None) -> BaseModel:
     try:
         return model.model_validate(params or {})
     except ValidationError as exc:
@@ -159,13 +161,35 @@ class Resource:
         self.tag = tag
         self.blueprint = Blueprint(f"chalicelib.api.{tag}")
 
-    def route(self, path: str, method: str, *, roles: tuple[str, ...], summary: str,
-              body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
-              response: Any = None, status: int = 200, idempotent: bool = False,
-              errors: tuple[int, ...] = (),
-              path_patterns: dict[str, str] | None = None) -> Callable[[Callable], Callable]:
-        spec = RouteSpec(path, method, roles, summary, self.tag, status, body, query, response,
-                         idempotent, errors, path_patterns or {})
+    def route(
+        self,
+        path: str,
+        method: str,
+        *,
+        roles: tuple[str, ...],
+        summary: str,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: Any = None,
+        status: int = 200,
+        idempotent: bool = False,
+        errors: tuple[int, ...] = (),
+        path_patterns: dict[str, str] | None = None,
+    ) -> Callable[[Callable], Callable]:
+        spec = RouteSpec(
+            path,
+            method,
+            roles,
+            summary,
+            self.tag,
+            status,
+            body,
+            query,
+            response,
+            idempotent,
+            errors,
+            path_patterns or {},
+        )
         ROUTES.append(spec)
         blueprint = self.blueprint
 
@@ -198,13 +222,21 @@ class Resource:
                     log.exception("unhandled error on %s %s", method, path)
                     return json_response(
                         {"code": "internal_error", "message": "Something went wrong on our side"},
-                        500)
+                        500,
+                    )
 
-            blueprint.route(path, methods=[method], authorizer=jwt_auth if roles else None,
-                            content_types=["application/json", "text/plain",
-                                           "application/x-www-form-urlencoded",
-                                           "multipart/form-data", "application/octet-stream"]
-                            )(handler)
+            blueprint.route(
+                path,
+                methods=[method],
+                authorizer=jwt_auth if roles else None,
+                content_types=[
+                    "application/json",
+                    "text/plain",
+                    "application/x-www-form-urlencoded",
+                    "multipart/form-data",
+                    "application/octet-stream",
+                ],
+            )(handler)
             return view
 
         return decorate

@@ -34,47 +34,94 @@ def order_id(call: Call, what: str = "order") -> str:
 def order_out(order: SalesOrder) -> SalesOrderOut:
     c = order.customer
     return SalesOrderOut(
-        id=order.id, customer=CustomerOut(id=c.id, email=c.email, name=c.name),
-        items=[OrderLineOut(sku=line.sku, name=line.name, quantity=int(line.quantity),
-                            unit_price=line.unit_price, line_total=line.line_total)
-               for line in order.items],
-        total=order.total, note=order.note, created_at=order.created_at,
-        created_by=order.created_by)
+        id=order.id,
+        customer=CustomerOut(id=c.id, email=c.email, name=c.name),
+        items=[
+            OrderLineOut(
+                sku=line.sku,
+                name=line.name,
+                quantity=int(line.quantity),
+                unit_price=line.unit_price,
+                line_total=line.line_total,
+            )
+            for line in order.items
+        ],
+        total=order.total,
+        note=order.note,
+        created_at=order.created_at,
+        created_by=order.created_by,
+    )
 
 
-@api.route("/sales-orders", "POST", roles=ANY_ROLE, body=SalesOrderIn, response=SalesOrderOut,
-           status=201, idempotent=True, errors=(403, 409, 422),
-           summary="Sell: all lines or none; prices from the catalog")
+@api.route(
+    "/sales-orders",
+    "POST",
+    roles=ANY_ROLE,
+    body=SalesOrderIn,
+    response=SalesOrderOut,
+    status=201,
+    idempotent=True,
+    errors=(403, 409, 422),
+    summary="Sell: all lines or none; prices from the catalog",
+)
 def create_order(call: Call) -> tuple[SalesOrderOut, int]:
     b = call.body
     wanted = idempotency.intent(
-        call.me.id, orders.RESOURCE,
+        call.me.id,
+        orders.RESOURCE,
         idempotency.validate_key(call.headers.get("idempotency-key")),
-        b.model_dump(mode="json"))
+        b.model_dump(mode="json"),
+    )
     order, created = orders.create_order(
-        call.me.id, call.me.role, [orders.LineIn(line.sku, line.quantity) for line in b.items],
-        b.note, b.customer_id, wanted)
+        call.me.id,
+        call.me.role,
+        [orders.LineIn(line.sku, line.quantity) for line in b.items],
+        b.note,
+        b.customer_id,
+        wanted,
+    )
     return order_out(order), 201 if created else 200
 
 
-@api.route("/sales-orders", "GET", roles=ANY_ROLE, query=SalesOrderQuery,
-           response=Page[SalesOrderOut], errors=(403,),
-           summary="Orders newest first: admin all (?customer_id=), staff theirs and recorded, "
-                   "customers theirs")
+@api.route(
+    "/sales-orders",
+    "GET",
+    roles=ANY_ROLE,
+    query=SalesOrderQuery,
+    response=Page[SalesOrderOut],
+    errors=(403,),
+    summary="Orders newest first: admin all (?customer_id=), staff theirs and recorded, "
+    "customers theirs",
+)
 def list_orders(call: Call) -> dict:
     q = call.query
-    page = orders.list_orders(call.me.id, call.me.role, q.customer_id, q.limit,
-                              decode_cursor(q.cursor))
+    page = orders.list_orders(
+        call.me.id, call.me.role, q.customer_id, q.limit, decode_cursor(q.cursor)
+    )
     return page_out(page, order_out)
 
 
-@api.route("/sales-orders/{id}", "GET", roles=ANY_ROLE, response=SalesOrderOut, errors=(404,),
-           path_patterns=ID, summary="One order (its customer, the staff who recorded it, admin)")
+@api.route(
+    "/sales-orders/{id}",
+    "GET",
+    roles=ANY_ROLE,
+    response=SalesOrderOut,
+    errors=(404,),
+    path_patterns=ID,
+    summary="One order (its customer, the staff who recorded it, admin)",
+)
 def get_order(call: Call) -> SalesOrderOut:
     return order_out(orders.get_order(call.me.id, call.me.role, order_id(call)))
 
 
-@api.route("/sales-orders/{id}", "DELETE", roles=ADMIN, status=204, errors=(404,),
-           path_patterns=ID, summary="Cancel: every line's stock is given back, atomically")
+@api.route(
+    "/sales-orders/{id}",
+    "DELETE",
+    roles=ADMIN,
+    status=204,
+    errors=(404,),
+    path_patterns=ID,
+    summary="Cancel: every line's stock is given back, atomically",
+)
 def cancel_order(call: Call) -> None:
     orders.cancel_order(order_id(call))

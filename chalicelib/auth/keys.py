@@ -44,7 +44,8 @@ def _read_parameter(name: str) -> str:
 
     settings = get_settings()
     ssm = botocore.session.get_session().create_client(
-        "ssm", region_name=settings.region, endpoint_url=settings.ssm_endpoint)
+        "ssm", region_name=settings.region, endpoint_url=settings.ssm_endpoint
+    )
     return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
 
 

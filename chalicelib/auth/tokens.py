@@ -53,7 +53,10 @@ def verify_access_token(token: str) -> Caller:
         if key is None or header.get("alg") != ALGORITHM:
             raise InvalidToken("unknown key or algorithm")
         claims = jwt.decode(
-            token, key, algorithms=[ALGORITHM], audience=settings.jwt_audience,
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
             options={"require": ["exp", "iat", "sub", "jti", "iss", "aud"]},
         )

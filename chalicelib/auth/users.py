@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 
 from email_validator import EmailNotValidError, validate_email
 from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 
 from chalicelib import clock
 from chalicelib.auth import passwords, tokens
@@ -47,13 +49,20 @@ def normalize_email(email: str) -> str:
 def create_user(email: str, password: str, name: str, role: str) -> User:
     db.bind()
     user = User(
-        id=clock.new_id(), email=normalize_email(email), name=name, role=role, active=True,
-        password_hash=passwords.hash_password(password), created_at=clock.iso(),
+        id=clock.new_id(),
+        email=normalize_email(email),
+        name=name,
+        role=role,
+        active=True,
+        password_hash=passwords.hash_password(password),
+        created_at=clock.iso(),
     )
     try:
         with db.transaction() as txn:
-            txn.save(EmailClaim(email=user.email, user_id=user.id),
-                     condition=EmailClaim.email.does_not_exist())
+            txn.save(
+                EmailClaim(email=user.email, user_id=user.id),
+                condition=EmailClaim.email.does_not_exist(),
+            )
             txn.save(user, condition=User.id.does_not_exist())
     except TransactWriteError as exc:
         if "ConditionalCheckFailed" in db.cancellation_codes(exc):
@@ -99,14 +108,16 @@ def list_users(role: str | None, limit: int, after: str | None) -> Page[User]:
 def update_user(user_id: str, name: str | None, role: str | None, active: bool | None) -> User:
     attempt = itertools.count()
     # Bounded: a user changed under us (or a stale index entry) is retried with backoff, then 503.
-    return db.with_retries(lambda: _update_once(user_id, name, role, active, next(attempt)),
-                           attempts=8)
+    return db.with_retries(
+        lambda: _update_once(user_id, name, role, active, next(attempt)), attempts=8
+    )
 
 
-def _update_once(user_id: str, name: str | None, role: str | None, active: bool | None,
-                 attempt: int) -> User:
+def _update_once(
+    user_id: str, name: str | None, role: str | None, active: bool | None, attempt: int
+) -> User:
     user = get_user(user_id)
-    actions = []
+    actions: list[Action] = []
     if name is not None:
         actions.append(User.name.set(name))
     if role is not None:
@@ -123,8 +134,11 @@ def _update_once(user_id: str, name: str | None, role: str | None, active: bool 
         if user.role == "admin" and user.active and not stays_admin:
             # The index is eventually consistent: its answer is checked in the transaction, and
             # each retry checks another candidate, in case the first one is stale.
-            others = [u.id for u in User.by_role.query("admin", filter_condition=is_admin)
-                      if u.id != user.id]
+            others = [
+                u.id
+                for u in User.by_role.query("admin", filter_condition=is_admin)
+                if u.id != user.id
+            ]
             if not others:
                 raise LastAdmin()
             # Checking one other admin is enough: of two admins demoting each other at once,
@@ -147,20 +161,23 @@ def _update_once(user_id: str, name: str | None, role: str | None, active: bool 
 
 # ---- sessions -----------------------------------------------------------------------------------
 
+
 def _issue(user: User) -> Tokens:
     settings = get_settings()
     refresh = tokens.new_refresh_token()
     # Measured on chalicelib.clock like every other expiry, so that tests can move time.
     expires = datetime.fromtimestamp(clock.now() + settings.refresh_token_ttl, tz=UTC)
-    RefreshToken(token_hash=tokens.refresh_token_hash(refresh), user_id=user.id,
-                 expires_at=expires).save()
+    RefreshToken(
+        token_hash=tokens.refresh_token_hash(refresh), user_id=user.id, expires_at=expires
+    ).save()
     return Tokens(tokens.issue_access_token(user.id, user.role), refresh, settings.access_token_ttl)
 
 
 def _locked(user: User, now: float) -> bool:
     settings = get_settings()
-    return (user.failed_logins or 0) >= settings.login_max_failures and \
-        (user.failures_since or 0) > now - settings.login_window_seconds
+    return (user.failed_logins or 0) >= settings.login_max_failures and (
+        user.failures_since or 0
+    ) > now - settings.login_window_seconds
 
 
 def _record_failure(user: User, now: float) -> None:
@@ -178,8 +195,13 @@ def login(email: str, password: str) -> Tokens:
         passwords.burn_time(password)
         raise InvalidCredentials()
     if _locked(user, now):
-        raise TooManyAttempts(headers={"Retry-After": str(
-            int((user.failures_since or 0) + get_settings().login_window_seconds - now) + 1)})
+        raise TooManyAttempts(
+            headers={
+                "Retry-After": str(
+                    int((user.failures_since or 0) + get_settings().login_window_seconds - now) + 1
+                )
+            }
+        )
     if not passwords.verify_password(password, user.password_hash):
         _record_failure(user, now)
         raise InvalidCredentials()
@@ -212,11 +234,10 @@ def refresh(refresh_token: str) -> Tokens:
 
 def logout(caller_id: str, refresh_token: str) -> None:
     db.bind()
-    try:
+    with contextlib.suppress(DeleteError):  # unknown or someone else's token: nothing to revoke
         RefreshToken(token_hash=tokens.refresh_token_hash(refresh_token)).delete(
-            condition=RefreshToken.user_id == caller_id)
-    except DeleteError:  # unknown or someone else's token: nothing to revoke
-        pass
+            condition=RefreshToken.user_id == caller_id
+        )
 
 
 def ensure_admin(email: str, password: str, name: str = "Admin") -> tuple[User, bool]:
@@ -228,4 +249,3 @@ def ensure_admin(email: str, password: str, name: str = "Admin") -> tuple[User, 
         return create_user(email, password, name, "admin"), True
     except EmailTaken:
         return find_by_email(email), False  # type: ignore[return-value]
-

@@ -36,8 +36,11 @@ def validate_key(raw: str | None) -> str | None:
     if raw is None:
         return None
     if not KEY_RE.fullmatch(raw):
-        raise ValidationFailed(details=[{
-            "field": "Idempotency-Key", "message": "must be 1..128 printable ASCII characters"}])
+        raise ValidationFailed(
+            details=[
+                {"field": "Idempotency-Key", "message": "must be 1..128 printable ASCII characters"}
+            ]
+        )
     return raw
 
 
@@ -81,7 +84,13 @@ def read(wanted: Intent) -> IdempotencyMarker | None:
 def add_marker(txn: TransactWrite, wanted: Intent, resource_id: str) -> None:
     assert wanted.marker_key is not None
     now = datetime.fromtimestamp(int(clock.now()), tz=UTC)
-    marker = IdempotencyMarker(key=wanted.marker_key, resource_id=resource_id,
-                               body_hash=wanted.body_hash, expires_at=now + LIFETIME)
-    txn.save(marker, condition=IdempotencyMarker.key.does_not_exist()
-             | (IdempotencyMarker.expires_at < now))
+    marker = IdempotencyMarker(
+        key=wanted.marker_key,
+        resource_id=resource_id,
+        body_hash=wanted.body_hash,
+        expires_at=now + LIFETIME,
+    )
+    txn.save(
+        marker,
+        condition=IdempotencyMarker.key.does_not_exist() | (IdempotencyMarker.expires_at < now),
+    )

@@ -15,15 +15,23 @@ def ledger_key(sku: str, incarnation: str) -> str:
     return f"{sku}#{incarnation}"
 
 
-def add_movement(txn: TransactWrite, sku: str, incarnation: str, kind: str, change: int,
-                 reference: str | None) -> Movement:
+def add_movement(
+    txn: TransactWrite, sku: str, incarnation: str, kind: str, change: int, reference: str | None
+) -> Movement:
     assert kind in KINDS
-    movement = Movement(ledger=ledger_key(sku, incarnation), id=clock.new_id(), at=clock.iso(),
-                        kind=kind, quantity_change=change, reference=reference)
+    movement = Movement(
+        ledger=ledger_key(sku, incarnation),
+        id=clock.new_id(),
+        at=clock.iso(),
+        kind=kind,
+        quantity_change=change,
+        reference=reference,
+    )
     txn.save(movement, condition=Movement.id.does_not_exist())
     return movement
 
 
 def movements(product: Product, limit: int, after: str | None) -> Page[Movement]:
-    return newest_first([(Movement, ledger_key(product.sku, product.incarnation))], Movement.id,
-                        limit, after)
+    return newest_first(
+        [(Movement, ledger_key(product.sku, product.incarnation))], Movement.id, limit, after
+    )

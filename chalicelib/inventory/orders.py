@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+from botocore.exceptions import ClientError
 from pynamodb.constants import ALL_OLD
 from pynamodb.exceptions import CancellationReason, TransactWriteError
 
@@ -55,6 +55,7 @@ RESOURCE = "sales-orders"
 
 # ---- shared write machinery ----------------------------------------------------------------
 
+
 class Write:
     """A TransactWrite whose items carry labels, so a cancellation reason names what failed.
 
@@ -70,8 +71,12 @@ class Write:
 
     def _items(self, kind: str) -> list[Any]:
         txn = self.txn
-        return {"check": txn._condition_check_items, "delete": txn._delete_items,
-                "put": txn._put_items, "update": txn._update_items}[kind]
+        return {
+            "check": txn._condition_check_items,
+            "delete": txn._delete_items,
+            "put": txn._put_items,
+            "update": txn._update_items,
+        }[kind]
 
     def label(self, kind: str, name: str, count: int = 1) -> None:
         """Name the last `count` items of `kind` added."""
@@ -121,14 +126,21 @@ class Reads:
         return next(iter(self.of(IdempotencyMarker).values()), None)
 
 
-def read_batch(skus: Iterable[str] = (), user_ids: Iterable[str] = (),
-               marker_key: str | None = None, also: tuple[Any, str] | None = None) -> Reads:
+def read_batch(
+    skus: Iterable[str] = (),
+    user_ids: Iterable[str] = (),
+    marker_key: str | None = None,
+    also: tuple[Any, str] | None = None,
+) -> Reads:
     """One consistent BatchGetItem across tables (more only if DynamoDB leaves keys unprocessed).
 
     `also`: (model, hash key) of one more item, e.g. the order this request is about to create.
     """
-    wanted: dict[Any, list[str]] = {Product: sorted(set(skus)), User: sorted(set(user_ids)),
-                                    IdempotencyMarker: [marker_key] if marker_key else []}
+    wanted: dict[Any, list[str]] = {
+        Product: sorted(set(skus)),
+        User: sorted(set(user_ids)),
+        IdempotencyMarker: [marker_key] if marker_key else [],
+    }
     if also is not None:
         wanted[also[0]] = [also[1]]
     models = {model.Meta.table_name: model for model in wanted}
@@ -137,7 +149,8 @@ def read_batch(skus: Iterable[str] = (), user_ids: Iterable[str] = (),
             "Keys": [{model._hash_keyname: {"S": value}} for value in values],
             "ConsistentRead": True,
         }
-        for model, values in wanted.items() if values
+        for model, values in wanted.items()
+        if values
     }
     reads = Reads()
     for attempt in range(6):
@@ -165,8 +178,9 @@ def _stock_actions(change: int) -> list[Any]:
     return [Product.stock.add(change), Product.headroom.add(change)]
 
 
-def take_stock(write: Write, product: Product, quantity: int, kind: str, reference: str,
-               alert: bool) -> None:
+def take_stock(
+    write: Write, product: Product, quantity: int, kind: str, reference: str, alert: bool
+) -> None:
     """Take `quantity` out of `product` (as read) with its movement, all or nothing.
 
     With `alert`, a take that makes the product low opens its episode in the same transaction;
@@ -174,23 +188,30 @@ def take_stock(write: Write, product: Product, quantity: int, kind: str, referen
     """
     stock, threshold = int(product.stock), int(product.low_stock_threshold)
     condition = (Product.stock >= quantity) & (Product.incarnation == product.incarnation)
-    if alert and not episodes.is_low(stock, threshold) and \
-            episodes.is_low(stock - quantity, threshold):
+    if (
+        alert
+        and not episodes.is_low(stock, threshold)
+        and episodes.is_low(stock - quantity, threshold)
+    ):
         episodes.add_open_ops(write.txn, product, stock - quantity, threshold)
         write.label("put", f"alert:{product.sku}", 2)
         condition &= Product.headroom < quantity
     ledger.add_movement(write.txn, product.sku, product.incarnation, kind, -quantity, reference)
-    write.txn.update(product, _stock_actions(-quantity), condition=condition,
-                     return_values=ALL_OLD)
+    write.txn.update(product, _stock_actions(-quantity), condition=condition, return_values=ALL_OLD)
     write.label("update", f"product:{product.sku}")
 
 
-def give_stock(write: Write, sku: str, incarnation: str, quantity: int, kind: str,
-               reference: str) -> None:
+def give_stock(
+    write: Write, sku: str, incarnation: str, quantity: int, kind: str, reference: str
+) -> None:
     """Put `quantity` back into the product of this incarnation (fails if it was re-created)."""
     ledger.add_movement(write.txn, sku, incarnation, kind, quantity, reference)
-    write.txn.update(Product(sku=sku), _stock_actions(quantity),
-                     condition=Product.incarnation == incarnation, return_values=ALL_OLD)
+    write.txn.update(
+        Product(sku=sku),
+        _stock_actions(quantity),
+        condition=Product.incarnation == incarnation,
+        return_values=ALL_OLD,
+    )
     write.label("update", f"product:{sku}")
 
 
@@ -198,8 +219,9 @@ class StaleAlert(Exception):
     """The read said a product becomes low, the write found otherwise: write without alerts."""
 
 
-def shortages(failed: dict[str, CancellationReason], wanted: dict[str, tuple[Product, int]]
-              ) -> list[dict[str, Any]]:
+def shortages(
+    failed: dict[str, CancellationReason], wanted: dict[str, tuple[Product, int]]
+) -> list[dict[str, Any]]:
     """Sort out failed product conditions: short lines, or raise to read again / drop alerts."""
     short, stale = [], False
     for sku, (read, quantity) in wanted.items():
@@ -231,21 +253,35 @@ def settle_episodes(skus: Iterable[str]) -> None:
 
 # ---- sales orders --------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class LineIn:
     sku: str
     quantity: int
 
 
-def create_order(caller_id: str, role: str, lines: list[LineIn], note: str | None,
-                 customer_id: str | None, wanted: Intent) -> tuple[SalesOrder, bool]:
+def create_order(
+    caller_id: str,
+    role: str,
+    lines: list[LineIn],
+    note: str | None,
+    customer_id: str | None,
+    wanted: Intent,
+) -> tuple[SalesOrder, bool]:
     """Sell. Returns (order, created): created is False for an idempotent replay."""
     db.bind()
     seen: set[str] = set()
     for index, line in enumerate(lines):
         if line.sku in seen:
-            raise DuplicateSku(details=[{"field": f"items.{index}.sku", "sku": line.sku,
-                                         "message": "this sku is already on the order"}])
+            raise DuplicateSku(
+                details=[
+                    {
+                        "field": f"items.{index}.sku",
+                        "sku": line.sku,
+                        "message": "this sku is already on the order",
+                    }
+                ]
+            )
         seen.add(line.sku)
     if customer_id is not None and role == "customer" and customer_id != caller_id:
         raise Forbidden("A customer may only order for themselves")
@@ -254,16 +290,24 @@ def create_order(caller_id: str, role: str, lines: list[LineIn], note: str | Non
     order_id = clock.new_id()
     order, created = db.with_retries(
         lambda: _create(order_id, caller_id, lines, note, customer_id or caller_id, wanted),
-        attempts=6)
+        attempts=6,
+    )
     if created:
         observability.metric("OrdersCreated")
     return order, created
 
 
-def _create(order_id: str, caller_id: str, lines: list[LineIn], note: str | None,
-            customer_id: str, wanted: Intent) -> tuple[SalesOrder, bool]:
-    reads = read_batch([line.sku for line in lines], [customer_id], wanted.marker_key,
-                       also=(SalesOrder, order_id))
+def _create(
+    order_id: str,
+    caller_id: str,
+    lines: list[LineIn],
+    note: str | None,
+    customer_id: str,
+    wanted: Intent,
+) -> tuple[SalesOrder, bool]:
+    reads = read_batch(
+        [line.sku for line in lines], [customer_id], wanted.marker_key, also=(SalesOrder, order_id)
+    )
     if order_id in reads.of(SalesOrder):
         return reads.of(SalesOrder)[order_id], True
     replay = idempotency.replayed_id(reads.marker, wanted)
@@ -277,9 +321,15 @@ def _create(order_id: str, caller_id: str, lines: list[LineIn], note: str | None
     unknown = [line.sku for line in lines if line.sku not in reads.products]
     if unknown:
         raise UnknownSku(details=[{"sku": sku} for sku in unknown])
-    short = [{"sku": line.sku, "requested": line.quantity,
-              "available": int(reads.products[line.sku].stock)}
-             for line in lines if reads.products[line.sku].stock < line.quantity]
+    short = [
+        {
+            "sku": line.sku,
+            "requested": line.quantity,
+            "available": int(reads.products[line.sku].stock),
+        }
+        for line in lines
+        if reads.products[line.sku].stock < line.quantity
+    ]
     if short:
         raise InsufficientStock(details=short)
 
@@ -293,26 +343,51 @@ def _create(order_id: str, caller_id: str, lines: list[LineIn], note: str | None
     return order, True
 
 
-def _new_order(order_id: str, caller_id: str, customer: User, lines: list[LineIn],
-               products: dict[str, Product], note: str | None, wanted: Intent) -> SalesOrder:
+def _new_order(
+    order_id: str,
+    caller_id: str,
+    customer: User,
+    lines: list[LineIn],
+    products: dict[str, Product],
+    note: str | None,
+    wanted: Intent,
+) -> SalesOrder:
     items = []
     for line in lines:
         product = products[line.sku]
         unit_price = product.price.quantize(CENT)
-        items.append(OrderLine(sku=line.sku, name=product.name, quantity=line.quantity,
-                               unit_price=unit_price, line_total=unit_price * line.quantity,
-                               incarnation=product.incarnation))
+        items.append(
+            OrderLine(
+                sku=line.sku,
+                name=product.name,
+                quantity=line.quantity,
+                unit_price=unit_price,
+                line_total=unit_price * line.quantity,
+                incarnation=product.incarnation,
+            )
+        )
     return SalesOrder(
-        id=order_id, customer=CustomerRef(id=customer.id, email=customer.email,
-                                                name=customer.name),
-        items=items, total=sum((item.line_total for item in items), Decimal("0.00")),
-        note=note, created_at=clock.iso(), created_by=caller_id, body_hash=wanted.body_hash,
-        list_key=ALL, customer_key=customer.id, recorder_key=caller_id,
+        id=order_id,
+        customer=CustomerRef(id=customer.id, email=customer.email, name=customer.name),
+        items=items,
+        total=sum((item.line_total for item in items), Decimal("0.00")),
+        note=note,
+        created_at=clock.iso(),
+        created_by=caller_id,
+        body_hash=wanted.body_hash,
+        list_key=ALL,
+        customer_key=customer.id,
+        recorder_key=caller_id,
     )
 
 
-def _write_order(order: SalesOrder, lines: list[LineIn], products: dict[str, Product],
-                 wanted: Intent, alert: bool) -> str | None:
+def _write_order(
+    order: SalesOrder,
+    lines: list[LineIn],
+    products: dict[str, Product],
+    wanted: Intent,
+    alert: bool,
+) -> str | None:
     """The one transaction. Returns the id of an order that already answers this request."""
     write = Write()
     write.txn.save(order, condition=SalesOrder.id.does_not_exist())
@@ -332,8 +407,7 @@ def _write_order(order: SalesOrder, lines: list[LineIn], products: dict[str, Pro
             return order.id
         if "marker" in failed:  # the same key, sent twice at once: the other one won
             return idempotency.replayed_id(idempotency.read(wanted), wanted) or _again(exc)
-        short = shortages(failed, {line.sku: (products[line.sku], line.quantity)
-                                   for line in lines})
+        short = shortages(failed, {line.sku: (products[line.sku], line.quantity) for line in lines})
         if short:
             raise InsufficientStock(details=short) from None
         raise
@@ -371,13 +445,15 @@ def get_order(caller_id: str, role: str, order_id: str) -> SalesOrder:
     return order
 
 
-def list_orders(caller_id: str, role: str, customer_id: str | None, limit: int,
-                after: str | None) -> Page[SalesOrder]:
+def list_orders(
+    caller_id: str, role: str, customer_id: str | None, limit: int, after: str | None
+) -> Page[SalesOrder]:
     """Newest first: a Query on the index built for each view (cancelled orders have no keys)."""
     db.bind()
     if role == "admin":
-        sources = [(SalesOrder.by_customer, customer_id) if customer_id else
-                   (SalesOrder.all_orders, ALL)]
+        sources = [
+            (SalesOrder.by_customer, customer_id) if customer_id else (SalesOrder.all_orders, ALL)
+        ]
     elif customer_id not in (None, caller_id):
         raise Forbidden("Only an admin may list another user's orders")
     elif role == "staff":
@@ -405,10 +481,16 @@ def _cancel(order_id: str) -> tuple[SalesOrder, list[str]]:
         raise NotFound("No order has this id")
     products = read_batch([line.sku for line in order.items]).products
     write = Write()
-    write.txn.update(order, [
-        SalesOrder.cancelled_at.set(clock.iso()), SalesOrder.list_key.remove(),
-        SalesOrder.customer_key.remove(), SalesOrder.recorder_key.remove(),
-    ], condition=SalesOrder.cancelled_at.does_not_exist() & SalesOrder.id.exists())
+    write.txn.update(
+        order,
+        [
+            SalesOrder.cancelled_at.set(clock.iso()),
+            SalesOrder.list_key.remove(),
+            SalesOrder.customer_key.remove(),
+            SalesOrder.recorder_key.remove(),
+        ],
+        condition=SalesOrder.cancelled_at.does_not_exist() & SalesOrder.id.exists(),
+    )
     write.label("update", "order")
     was_low = []
     for line in order.items:

@@ -47,15 +47,24 @@ def list_products(limit: int, after: str | None) -> Page[Product]:
     return scan_page(Product, "sku", limit, after)
 
 
-def create_product(sku: str, name: str, description: str, price: Decimal, stock: int,
-                   low_stock_threshold: int) -> Product:
+def create_product(
+    sku: str, name: str, description: str, price: Decimal, stock: int, low_stock_threshold: int
+) -> Product:
     db.bind()
     now = clock.iso()
     incarnation = clock.new_id()
     product = Product(
-        sku=sku, name=name, description=description, price=price, stock=stock,
-        low_stock_threshold=low_stock_threshold, headroom=stock - low_stock_threshold,
-        alert_shard=alert_shard(sku), incarnation=incarnation, created_at=now, updated_at=now,
+        sku=sku,
+        name=name,
+        description=description,
+        price=price,
+        stock=stock,
+        low_stock_threshold=low_stock_threshold,
+        headroom=stock - low_stock_threshold,
+        alert_shard=alert_shard(sku),
+        incarnation=incarnation,
+        created_at=now,
+        updated_at=now,
     )
     try:
         with db.transaction() as txn:
@@ -111,15 +120,21 @@ def _adjust(sku: str, fields: dict[str, Any], stock: int) -> Product:
     before = get_product(sku)
     threshold = fields.get("low_stock_threshold", before.low_stock_threshold)
     change = stock - before.stock
-    actions = _field_actions(fields) + [Product.stock.set(stock),
-                                         Product.headroom.set(stock - threshold)]
+    actions = _field_actions(fields) + [
+        Product.stock.set(stock),
+        Product.headroom.set(stock - threshold),
+    ]
     try:
         with db.transaction() as txn:
             # Optimistic: the adjustment applies to the stock we read, or is tried again.
-            txn.update(before, actions, condition=(Product.stock == before.stock) & (
-                Product.incarnation == before.incarnation))
+            txn.update(
+                before,
+                actions,
+                condition=(Product.stock == before.stock)
+                & (Product.incarnation == before.incarnation),
+            )
             if change:
-                ledger.add_movement(txn, sku, before.incarnation, "adjustment", change, None)
+                ledger.add_movement(txn, sku, before.incarnation, "adjustment", int(change), None)
     except TransactWriteError as exc:
         if "ConditionalCheckFailed" in db.cancellation_codes(exc):
             raise db.Contention() from exc

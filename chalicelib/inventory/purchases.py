@@ -33,23 +33,46 @@ def today() -> str:
     return datetime.fromtimestamp(clock.now(), tz=UTC).date().isoformat()
 
 
-def create_purchase(caller_id: str, sku: str, quantity: int, supplier_name: str,
-                    purchase_date: str | None, unit_cost: Decimal | None,
-                    wanted: Intent) -> tuple[Purchase, bool]:
+def create_purchase(
+    caller_id: str,
+    sku: str,
+    quantity: int,
+    supplier_name: str,
+    purchase_date: str | None,
+    unit_cost: Decimal | None,
+    wanted: Intent,
+) -> tuple[Purchase, bool]:
     """Restock. Returns (purchase, created): created is False for an idempotent replay."""
     db.bind()
     purchase_id = clock.new_id()  # one id for every attempt (see orders.create_order)
-    purchase, created, was_low = db.with_retries(lambda: _create(
-        purchase_id, caller_id, sku, quantity, supplier_name, purchase_date or today(),
-        unit_cost, wanted), attempts=6)
+    purchase, created, was_low = db.with_retries(
+        lambda: _create(
+            purchase_id,
+            caller_id,
+            sku,
+            quantity,
+            supplier_name,
+            purchase_date or today(),
+            unit_cost,
+            wanted,
+        ),
+        attempts=6,
+    )
     if was_low:
         settle_episodes([sku])
     return purchase, created
 
 
-def _create(purchase_id: str, caller_id: str, sku: str, quantity: int, supplier_name: str,
-            purchase_date: str, unit_cost: Decimal | None, wanted: Intent
-            ) -> tuple[Purchase, bool, bool]:
+def _create(
+    purchase_id: str,
+    caller_id: str,
+    sku: str,
+    quantity: int,
+    supplier_name: str,
+    purchase_date: str,
+    unit_cost: Decimal | None,
+    wanted: Intent,
+) -> tuple[Purchase, bool, bool]:
     reads = read_batch([sku], marker_key=wanted.marker_key, also=(Purchase, purchase_id))
     if purchase_id in reads.of(Purchase):  # an earlier attempt committed; its answer was lost
         return reads.of(Purchase)[purchase_id], True, False
@@ -60,10 +83,18 @@ def _create(purchase_id: str, caller_id: str, sku: str, quantity: int, supplier_
     if product is None:
         raise UnknownSku(details=[{"sku": sku}])
     purchase = Purchase(
-        id=purchase_id, sku=sku, product_name=product.name, quantity=quantity,
-        supplier_name=supplier_name, purchase_date=purchase_date, unit_cost=unit_cost,
-        incarnation=product.incarnation, created_at=clock.iso(), created_by=caller_id,
-        body_hash=wanted.body_hash, list_key=ALL,
+        id=purchase_id,
+        sku=sku,
+        product_name=product.name,
+        quantity=quantity,
+        supplier_name=supplier_name,
+        purchase_date=purchase_date,
+        unit_cost=unit_cost,
+        incarnation=product.incarnation,
+        created_at=clock.iso(),
+        created_by=caller_id,
+        body_hash=wanted.body_hash,
+        list_key=ALL,
     )
     write = Write()
     write.txn.save(purchase, condition=Purchase.id.does_not_exist())
@@ -103,7 +134,9 @@ def _live_purchase(purchase_id: str, missing: str) -> Purchase:
 
 
 def _replayed(purchase_id: str) -> Purchase:
-    return _live_purchase(purchase_id, "The purchase created with this Idempotency-Key was reversed")
+    return _live_purchase(
+        purchase_id, "The purchase created with this Idempotency-Key was reversed"
+    )
 
 
 def get_purchase(purchase_id: str) -> Purchase:
@@ -132,8 +165,15 @@ def _reverse(purchase_id: str) -> Purchase:
     if product is not None and product.incarnation != purchase.incarnation:
         product = None  # re-created: this purchase's stock left with the old one
     if product is not None and product.stock < purchase.quantity:
-        raise InsufficientStock(details=[{"sku": purchase.sku, "requested": purchase.quantity,
-                                          "available": int(product.stock)}])
+        raise InsufficientStock(
+            details=[
+                {
+                    "sku": purchase.sku,
+                    "requested": purchase.quantity,
+                    "available": int(product.stock),
+                }
+            ]
+        )
     try:
         _write_reversal(purchase, product, alert=True)
     except StaleAlert:  # the scheduled check will open the episode
@@ -143,13 +183,19 @@ def _reverse(purchase_id: str) -> Purchase:
 
 def _write_reversal(purchase: Purchase, product: Product | None, alert: bool) -> None:
     write = Write()
-    write.txn.update(purchase, [Purchase.reversed_at.set(clock.iso()), Purchase.list_key.remove()],
-                     condition=Purchase.reversed_at.does_not_exist() & Purchase.id.exists())
+    write.txn.update(
+        purchase,
+        [Purchase.reversed_at.set(clock.iso()), Purchase.list_key.remove()],
+        condition=Purchase.reversed_at.does_not_exist() & Purchase.id.exists(),
+    )
     write.label("update", "purchase")
     if product is None:
         # Still gone or re-created when we write, or we read again.
-        write.txn.condition_check(Product, purchase.sku, condition=Product.sku.does_not_exist()
-                                  | (Product.incarnation != purchase.incarnation))
+        write.txn.condition_check(
+            Product,
+            purchase.sku,
+            condition=Product.sku.does_not_exist() | (Product.incarnation != purchase.incarnation),
+        )
         write.label("check", "product-gone")
     else:
         take_stock(write, product, int(purchase.quantity), "purchase_reversed", purchase.id, alert)

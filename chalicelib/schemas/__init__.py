@@ -34,7 +34,7 @@ def _parse_money(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal, float)):
         raise ValueError("must be a decimal string or a number")
     if isinstance(value, str) and not _MONEY_TEXT.fullmatch(value.strip()):
-        raise ValueError("must be a decimal string such as \"19.99\"")
+        raise ValueError('must be a decimal string such as "19.99"')
     try:
         amount = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
     except InvalidOperation:
@@ -50,14 +50,30 @@ Money = Annotated[
     Decimal,
     PlainValidator(_parse_money),
     PlainSerializer(lambda amount: f"{amount:.2f}", return_type=str),
-    WithJsonSchema({"oneOf": [
-        # Exactly the strings the parser takes: > 0, < 1000000000, at most two decimals.
-        {"type": "string", "example": "19.99",
-         "pattern": r"^\s*(0*[1-9][0-9]{0,8}(\.[0-9]{1,2})?|0+\.(0[1-9]|[1-9][0-9]?))\s*$"},
-        {"type": "number", "exclusiveMinimum": 0, "maximum": 999999999.99, "multipleOf": 0.01},
-    ]}, mode="validation"),
-    WithJsonSchema({"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "example": "19.99"},
-                   mode="serialization"),
+    WithJsonSchema(
+        {
+            "oneOf": [
+                # Exactly the strings the parser takes: > 0, < 1000000000, at most two decimals.
+                {
+                    "type": "string",
+                    "example": "19.99",
+                    "pattern": r"^\s*(0*[1-9][0-9]{0,8}(\.[0-9]{1,2})?"
+                    r"|0+\.(0[1-9]|[1-9][0-9]?))\s*$",
+                },
+                {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 999999999.99,
+                    "multipleOf": 0.01,
+                },
+            ]
+        },
+        mode="validation",
+    ),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "example": "19.99"},
+        mode="serialization",
+    ),
 ]
 
 SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -65,6 +81,19 @@ SKU_RE = re.compile(SKU_PATTERN)
 Sku = Annotated[StrictStr, Field(pattern=SKU_PATTERN, min_length=1, max_length=64)]
 Timestamp = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")]
 Role = Annotated[StrictStr, Field(pattern="^(admin|staff|customer)$")]
+
+
+def _not_nullable(schema: dict[str, Any]) -> None:
+    """The document of an omittable field: its own type, without the null branch and default."""
+    options = schema.pop("anyOf", None) or []
+    schema.update(next((o for o in options if o.get("type") != "null"), {}))
+    schema.pop("default", None)
+
+
+def omittable() -> Any:
+    """A field that may be left out (None: not sent, for model_dump(exclude_unset=True)) but
+    whose documented type does not take null: the route rejects an explicit null with 400."""
+    return Field(default=None, json_schema_extra=_not_nullable)
 
 
 class Request(BaseModel):
@@ -113,8 +142,9 @@ class Health(Response):
 # ---- users and auth -------------------------------------------------------------------------
 
 # format "email" in the document: schema-valid addresses are then ones the server accepts.
-Email = Annotated[StrictStr, Field(min_length=3, max_length=254,
-                                   json_schema_extra={"format": "email"})]
+Email = Annotated[
+    StrictStr, Field(min_length=3, max_length=254, json_schema_extra={"format": "email"})
+]
 Password = Annotated[StrictStr, Field(min_length=8, max_length=128)]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
 
@@ -139,10 +169,10 @@ class RefreshIn(Request):
 
 
 class UpdateUserIn(Request):
-    # May be left out, not null (as ProductPatchIn): the document must not call them nullable.
-    name: Name = Field(default=None)
-    role: Role = Field(default=None)
-    active: StrictBool = Field(default=None)
+    # May be left out, not null (as ProductPatchIn).
+    name: Name | None = omittable()
+    role: Role | None = omittable()
+    active: StrictBool | None = omittable()
 
 
 class UserQuery(PageQuery):
@@ -191,13 +221,12 @@ class ProductReplaceIn(Request):
 
 
 class ProductPatchIn(Request):
-    # Each field may be left out but not null (the document must not call them nullable): the
-    # default None only marks "not sent" for model_dump(exclude_unset=True).
-    name: ProductName = Field(default=None)
-    description: Description = Field(default=None)
-    price: Money = Field(default=None)
-    low_stock_threshold: Threshold = Field(default=None)
-    stock: Stock = Field(default=None)
+    # Each field may be left out but not null (the route answers 400 to a null).
+    name: ProductName | None = omittable()
+    description: Description | None = omittable()
+    price: Money | None = omittable()
+    low_stock_threshold: Threshold | None = omittable()
+    stock: Stock | None = omittable()
 
 
 class ProductOut(Response):
@@ -213,6 +242,8 @@ class ProductOut(Response):
 
 class MovementOut(Response):
     at: Timestamp
-    kind: str = Field(pattern="^(initial|adjustment|sale|sale_cancelled|purchase|purchase_reversed)$")
+    kind: str = Field(
+        pattern="^(initial|adjustment|sale|sale_cancelled|purchase|purchase_reversed)$"
+    )
     quantity_change: int
     reference: str | None

@@ -17,12 +17,15 @@ def _real_date(value: str) -> str:
     return value
 
 
-Day = Annotated[StrictStr,
-                Field(pattern=r"^\d{4}-\d{2}-\d{2}$", json_schema_extra={"format": "date"}),
-                AfterValidator(_real_date)]
+Day = Annotated[
+    StrictStr,
+    Field(pattern=r"^\d{4}-\d{2}-\d{2}$", json_schema_extra={"format": "date"}),
+    AfterValidator(_real_date),
+]
 
 
 # ---- sales orders -----------------------------------------------------------------------------
+
 
 class OrderLineIn(Request):
     sku: Sku
@@ -33,7 +36,8 @@ class SalesOrderIn(Request):
     items: Annotated[list[OrderLineIn], Field(min_length=1, max_length=25)]
     note: Annotated[StrictStr, Field(max_length=1000)] | None = None
     customer_id: UserId | None = Field(
-        None, description="admin and staff: record the sale for this user")
+        None, description="admin and staff: record the sale for this user"
+    )
 
 
 class SalesOrderQuery(PageQuery):
@@ -65,6 +69,7 @@ class SalesOrderOut(Response):
 
 
 # ---- purchase orders --------------------------------------------------------------------------
+
 
 class PurchaseIn(Request):
     sku: Sku

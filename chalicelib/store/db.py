@@ -23,9 +23,12 @@ T = TypeVar("T")
 
 RETRYABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 RETRYABLE_CODES = {
-    "TransactionConflictException", "ThrottlingException",
-    "ProvisionedThroughputExceededException", "RequestLimitExceeded",
-    "TransactionInProgressException", "InternalServerError",
+    "TransactionConflictException",
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "TransactionInProgressException",
+    "InternalServerError",
 }
 
 
@@ -44,11 +47,12 @@ def bind() -> Connection:
             shared = Connection(region=settings.region, host=settings.dynamodb_endpoint)
             for model in MODELS:
                 # Models inherit one Meta from the base class: give each its own.
-                model.Meta = type("Meta", (model.Meta,), {  # type: ignore[assignment]
+                meta = {
                     "table_name": table_name(model),
                     "host": settings.dynamodb_endpoint,
                     "region": settings.region,
-                })
+                }
+                model.Meta = type("Meta", (model.Meta,), meta)  # type: ignore[misc,assignment]
                 model._connection = None
                 table = model._get_connection()
                 shared.add_meta_table(table.connection.get_meta_table(table.table_name))
@@ -78,13 +82,20 @@ def create_tables() -> list[str]:
         if not model.exists():
             model.create_table(wait=True)
             created.append(model.Meta.table_name)
-        ttl = next((name for name, attr in model.get_attributes().items()
-                    if type(attr).__name__ == "TTLAttribute"), None)
+        ttl = next(
+            (
+                name
+                for name, attr in model.get_attributes().items()
+                if type(attr).__name__ == "TTLAttribute"
+            ),
+            None,
+        )
         if ttl:
             try:
                 client().update_time_to_live(
                     TableName=model.Meta.table_name,
-                    TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl})
+                    TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl},
+                )
             except Exception as exc:  # already enabled, or an emulator without TTL
                 if "already enabled" not in str(exc).lower() and "TimeToLive" not in str(exc):
                     raise

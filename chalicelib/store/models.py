@@ -29,8 +29,13 @@ class _Base(Model):
     logical_name: str = ""
 
 
-def _index(name: str, hash_attr: str, range_attr: str, hash_type=UnicodeAttribute,
-           range_type=UnicodeAttribute) -> type[GlobalSecondaryIndex]:
+def _index(
+    name: str,
+    hash_attr: str,
+    range_attr: str,
+    hash_type=UnicodeAttribute,
+    range_type=UnicodeAttribute,
+) -> type[GlobalSecondaryIndex]:
     """A GSI with ALL projection; newest-first lists use a ULID range key."""
     meta = type("Meta", (), {"index_name": name, "projection": AllProjection()})
     attrs = {
@@ -194,6 +199,14 @@ class AlertState(_Base):
 
 
 MODELS: tuple[type[_Base], ...] = (
-    User, EmailClaim, RefreshToken, Product, Movement, SalesOrder, Purchase,
-    IdempotencyMarker, Notification, AlertState,
+    User,
+    EmailClaim,
+    RefreshToken,
+    Product,
+    Movement,
+    SalesOrder,
+    Purchase,
+    IdempotencyMarker,
+    Notification,
+    AlertState,
 )

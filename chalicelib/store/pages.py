@@ -14,8 +14,9 @@ class Page(Generic[T]):
     last_key: str | None  # the key to continue after, or None on the last page
 
 
-def newest_first(sources: list[tuple[Any, str]], range_attr: Any, limit: int,
-                 after: str | None, key: Any = None) -> Page[Any]:
+def newest_first(
+    sources: list[tuple[Any, str]], range_attr: Any, limit: int, after: str | None, key: Any = None
+) -> Page[Any]:
     """Merge Query results from (index or model, hash value) sources, newest (largest ULID) first.
 
     Each source is queried for `range < after`, limit + 1 items: if together they hold more
@@ -25,8 +26,9 @@ def newest_first(sources: list[tuple[Any, str]], range_attr: Any, limit: int,
     condition = (range_attr < after) if after else None
     seen: dict[str, Any] = {}
     for source, hash_value in sources:
-        for item in source.query(hash_value, range_key_condition=condition,
-                                 scan_index_forward=False, limit=limit + 1):
+        for item in source.query(
+            hash_value, range_key_condition=condition, scan_index_forward=False, limit=limit + 1
+        ):
             seen.setdefault(key(item), item)
     ordered = sorted(seen.values(), key=key, reverse=True)
     page = ordered[:limit]
