@@ -50,7 +50,8 @@ t_harness = time.perf_counter()
 sys.path.insert(0, os.getcwd())
 import app
 t_import = time.perf_counter()
-headers = {"Authorization": "Bearer " + os.environ["COLD_TOKEN"]} if os.environ.get("COLD_TOKEN") else {}
+token = os.environ.get("COLD_TOKEN")
+headers = {"Authorization": "Bearer " + token} if token else {}
 with Client(app.app, stage_name="local", project_dir=os.getcwd()) as client:
     reply = client.http.get("/products/" + os.environ["COLD_SKU"], headers=headers)
 t_done = time.perf_counter()
@@ -83,8 +84,11 @@ def lambda_closure() -> set[str]:
     def name_of(requirement: str) -> str:
         return re.split(r"[\s\[<>=!~;(]", requirement.strip(), maxsplit=1)[0].lower()
 
-    todo = [name_of(line) for line in (ROOT / "requirements.txt").read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
+    todo = [
+        name_of(line)
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     seen: set[str] = set()
     while todo:
         name = todo.pop().replace("_", "-")
@@ -107,12 +111,17 @@ DEV_ONLY = ("cryptography",)
 def environment(endpoint: str) -> dict[str, str]:
     env = {
         **os.environ,
-        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-        "DYNAMODB_ENDPOINT": endpoint, "TABLE_PREFIX": "automart-local-",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "DYNAMODB_ENDPOINT": endpoint,
+        "TABLE_PREFIX": "automart-local-",
         "JWT_KEYS": "cold-start-benchmark-signing-key-32-bytes-long",
-        "JWT_ISSUER": "automart-local", "JWT_AUDIENCE": "automart-api",
-        "SCRYPT_N": "1024", "PYTHONDONTWRITEBYTECODE": "",
+        "JWT_ISSUER": "automart-local",
+        "JWT_AUDIENCE": "automart-api",
+        "SCRYPT_N": "1024",
+        "PYTHONDONTWRITEBYTECODE": "",
     }
     for name in ("AWS_ENDPOINT_URL", "JWT_KEYS_PARAMETER", "AWS_PROFILE"):
         env.pop(name, None)
@@ -136,8 +145,9 @@ def start_database(backend: str) -> tuple[str, subprocess.Popen]:
 
 def run_child(cwd: Path, env: dict[str, str]) -> dict[str, Any]:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", CHILD], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"cold start child in {cwd} failed:\n{done.stderr}")
@@ -150,12 +160,20 @@ def importtime(cwd: Path, env: dict[str, str], top: int = 10) -> list[tuple[str,
     """What `import app` costs beyond the harness (chalice.test and botocore, imported first, as
     in the timed runs): python -X importtime's self time of every module it pulled in, summed
     by top-level package, largest first, in ms."""
-    code = ("import sys, os\n"
-            "for hidden in filter(None, os.environ.get('COLD_HIDE', '').split(',')):\n"
-            "    sys.modules[hidden] = None\n"
-            "import chalice.test, botocore.endpoint; sys.path.insert(0, os.getcwd()); import app")
-    done = subprocess.run([sys.executable, "-X", "importtime", "-c", code], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    code = (
+        "import sys, os\n"
+        "for hidden in filter(None, os.environ.get('COLD_HIDE', '').split(',')):\n"
+        "    sys.modules[hidden] = None\n"
+        "import chalice.test, botocore.endpoint; sys.path.insert(0, os.getcwd()); import app"
+    )
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     rows: list[tuple[int, str, float]] = []
     for line in done.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
@@ -169,7 +187,7 @@ def importtime(cwd: Path, env: dict[str, str], top: int = 10) -> list[tuple[str,
     while start > 0 and rows[start - 1][0] > 0:
         start -= 1
     totals: dict[str, float] = {}
-    for _, name, own in rows[start:end + 1]:
+    for _, name, own in rows[start : end + 1]:
         package = name.split(".")[0]
         totals[package] = totals.get(package, 0.0) + own
     return sorted(totals.items(), key=lambda item: -item[1])[:top]
@@ -183,8 +201,14 @@ def measure(runs: int, backend: str) -> dict[str, Any]:
     endpoint, database = start_database(backend)
     try:
         env = environment(endpoint)
-        setup = subprocess.run([sys.executable, "-c", SETUP, SKU], cwd=ROOT, env=env,
-                               capture_output=True, text=True, timeout=120)
+        setup = subprocess.run(
+            [sys.executable, "-c", SETUP, SKU],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if setup.returncode != 0:
             raise RuntimeError(f"setup failed:\n{setup.stderr}")
         token = json.loads(setup.stdout.strip().splitlines()[-1])["token"]
@@ -197,11 +221,16 @@ def measure(runs: int, backend: str) -> dict[str, Any]:
         for _ in range(runs):  # alternate, so drift on the machine hits both alike
             samples["app"].append(run_child(ROOT, app_env))
             samples["bare"].append(run_child(BARE, bare_env))
-        summary: dict[str, Any] = {"backend": backend, "runs": runs,
-                                   "hidden": [n for n in env["COLD_HIDE"].split(",") if n]}
+        summary: dict[str, Any] = {
+            "backend": backend,
+            "runs": runs,
+            "hidden": [n for n in env["COLD_HIDE"].split(",") if n],
+        }
         for name, rows in samples.items():
-            summary[name] = {key: median([row[key] for row in rows])
-                             for key in ("total", "harness", "import", "first_request", "wall")}
+            summary[name] = {
+                key: median([row[key] for row in rows])
+                for key in ("total", "harness", "import", "first_request", "wall")
+            }
             summary[name]["requests"] = rows[-1]["requests"]
         summary["ratio"] = summary["app"]["total"] / summary["bare"]["total"]
         summary["importtime_app"] = importtime(ROOT, app_env)
@@ -225,15 +254,20 @@ def render(summary: dict[str, Any]) -> str:
         "| | AutoMart | bare Chalice + PynamoDB (baseline) | ratio |",
         "|---|---:|---:|---:|",
     ]
-    for key, label in (("total", "import + first request (in process)"),
-                       ("harness", "  of which chalice.test + botocore import"),
-                       ("import", "  of which `import app`"),
-                       ("first_request", "  of which first request"),
-                       ("wall", "whole process (interpreter start included)")):
-        lines.append(f"| {label} | {ms(app[key])} | {ms(bare[key])} | "
-                     f"{app[key] / bare[key]:.2f}x |")
-    lines.append(f"| DynamoDB requests in the first call | {len(app['requests'])} | "
-                 f"{len(bare['requests'])} | |")
+    for key, label in (
+        ("total", "import + first request (in process)"),
+        ("harness", "  of which chalice.test + botocore import"),
+        ("import", "  of which `import app`"),
+        ("first_request", "  of which first request"),
+        ("wall", "whole process (interpreter start included)"),
+    ):
+        lines.append(
+            f"| {label} | {ms(app[key])} | {ms(bare[key])} | {app[key] / bare[key]:.2f}x |"
+        )
+    lines.append(
+        f"| DynamoDB requests in the first call | {len(app['requests'])} | "
+        f"{len(bare['requests'])} | |"
+    )
     lines += [
         "",
         f"AutoMart's first call sent: {', '.join(app['requests'])}; the baseline's: "
@@ -251,14 +285,22 @@ def render(summary: dict[str, Any]) -> str:
     ]
     bare_costs = dict(summary["importtime_bare"])
     for name, cost in summary["importtime_app"]:
-        lines.append(f"| {name} | {cost:.1f} ms | "
-                     + (f"{bare_costs[name]:.1f} ms" if name in bare_costs else "-") + " |")
-    lines.append(f"| sum of these rows | {sum(c for _, c in summary['importtime_app']):.1f} ms | "
-                 f"{sum(bare_costs.values()):.1f} ms |")
+        lines.append(
+            f"| {name} | {cost:.1f} ms | "
+            + (f"{bare_costs[name]:.1f} ms" if name in bare_costs else "-")
+            + " |"
+        )
+    lines.append(
+        f"| sum of these rows | {sum(c for _, c in summary['importtime_app']):.1f} ms | "
+        f"{sum(bare_costs.values()):.1f} ms |"
+    )
     if summary["hidden"]:
-        lines += ["", f"Hidden from both apps' processes, as in the Lambda package built from "
-                  f"requirements.txt: {', '.join(summary['hidden'])} (installed here for moto; "
-                  "PyJWT imports it when present, which a deployed cold start does not pay)."]
+        lines += [
+            "",
+            f"Hidden from both apps' processes, as in the Lambda package built from "
+            f"requirements.txt: {', '.join(summary['hidden'])} (installed here for moto; "
+            "PyJWT imports it when present, which a deployed cold start does not pay).",
+        ]
     return "\n".join(lines)
 
 

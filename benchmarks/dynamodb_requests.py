@@ -23,15 +23,27 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-    "JWT_KEYS": "request-count-benchmark-signing-key-32-bytes", "SCRYPT_N": "1024",
-    "TABLE_PREFIX": "bench-requests-", "ALERT_SENDER": "alerts@example.com",
-    "ALERT_RECIPIENTS": "ops@example.com",
-})
-for _name in ("AWS_ENDPOINT_URL", "DYNAMODB_ENDPOINT", "SES_ENDPOINT", "SSM_ENDPOINT",
-              "JWT_KEYS_PARAMETER", "AWS_PROFILE"):
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "JWT_KEYS": "request-count-benchmark-signing-key-32-bytes",
+        "SCRYPT_N": "1024",
+        "TABLE_PREFIX": "bench-requests-",
+        "ALERT_SENDER": "alerts@example.com",
+        "ALERT_RECIPIENTS": "ops@example.com",
+    }
+)
+for _name in (
+    "AWS_ENDPOINT_URL",
+    "DYNAMODB_ENDPOINT",
+    "SES_ENDPOINT",
+    "SSM_ENDPOINT",
+    "JWT_KEYS_PARAMETER",
+    "AWS_PROFILE",
+):
     os.environ.pop(_name, None)
 
 # (label, floor, why the floor)
@@ -52,9 +64,11 @@ FLOORS = {
     "POST /purchase-orders": (2, "read the product, one transaction"),
     "DELETE /purchase-orders/{id}": (2, "read the purchase, one transaction"),
     "POST /notifications/check (5 low)": (
-        16, "a Query per low-stock index shard (4), the open-episode states (1, sized by the "
-            "open episodes, not the catalog), the pending notifications (1), claim and mark "
-            "emailed per notification (2 x 5)"),
+        16,
+        "a Query per low-stock index shard (4), the open-episode states (1, sized by the "
+        "open episodes, not the catalog), the pending notifications (1), claim and mark "
+        "emailed per notification (2 x 5)",
+    ),
     "GET /notifications": (1, "one Query"),
 }
 
@@ -74,7 +88,8 @@ def measure() -> list[dict[str, Any]]:
         import boto3
 
         boto3.client("ses", region_name="us-east-1").verify_email_identity(
-            EmailAddress=os.environ["ALERT_SENDER"])
+            EmailAddress=os.environ["ALERT_SENDER"]
+        )
         users.create_user("bench-admin@example.com", "password123", "Admin", "admin")
         import app as application
 
@@ -84,13 +99,19 @@ def measure() -> list[dict[str, Any]]:
             def count(model: Any, **_: Any) -> None:
                 seen[model.name] += 1
 
-            def call(method: str, path: str, body: Any = None, token: str | None = None,
-                     headers: dict[str, str] | None = None) -> Any:
+            def call(
+                method: str,
+                path: str,
+                body: Any = None,
+                token: str | None = None,
+                headers: dict[str, str] | None = None,
+            ) -> Any:
                 sent = {"Content-Type": "application/json", **(headers or {})}
                 if token:
                     sent["Authorization"] = f"Bearer {token}"
                 reply = getattr(client.http, method.lower())(
-                    path, headers=sent, body=json.dumps(body) if body is not None else None)
+                    path, headers=sent, body=json.dumps(body) if body is not None else None
+                )
                 assert reply.status_code < 300, (method, path, reply.status_code, reply.body)
                 return json.loads(reply.body) if reply.body else None
 
@@ -98,59 +119,101 @@ def measure() -> list[dict[str, Any]]:
                 seen.clear()
                 result = call(*args, **kwargs)
                 floor, why = FLOORS[label]
-                rows.append({"operation": label, "requests": sum(seen.values()),
-                             "by_kind": dict(seen), "floor": floor, "why": why})
+                rows.append(
+                    {
+                        "operation": label,
+                        "requests": sum(seen.values()),
+                        "by_kind": dict(seen),
+                        "floor": floor,
+                        "why": why,
+                    }
+                )
                 return result
 
             call("GET", "/health")
-            db.client().meta.events.register("before-call.dynamodb", count,
-                                             unique_id="bench-request-counter")
+            db.client().meta.events.register(
+                "before-call.dynamodb", count, unique_id="bench-request-counter"
+            )
             login = {"email": "bench-admin@example.com", "password": "password123"}
             admin = counted("POST /auth/login", "POST", "/auth/login", login)["access_token"]
             counted("GET /auth/me", "GET", "/auth/me", token=admin)
             for i in range(8):
-                body = {"sku": f"B-{i}", "name": f"Bench {i}", "price": "2.50", "stock": 100,
-                        "low_stock_threshold": 5}
+                body = {
+                    "sku": f"B-{i}",
+                    "name": f"Bench {i}",
+                    "price": "2.50",
+                    "stock": 100,
+                    "low_stock_threshold": 5,
+                }
                 if i == 0:
                     counted("POST /products", "POST", "/products", body, admin)
                 else:
                     call("POST", "/products", body, admin)
             counted("GET /products/{sku}", "GET", "/products/B-0", token=admin)
-            counted("PATCH /products/{sku} (stock)", "PATCH", "/products/B-0", {"stock": 90},
-                    admin)
+            counted("PATCH /products/{sku} (stock)", "PATCH", "/products/B-0", {"stock": 90}, admin)
             counted("GET /products (20)", "GET", "/products?limit=20", token=admin)
-            counted("GET /products/{sku}/movements", "GET", "/products/B-0/movements",
-                    token=admin)
+            counted("GET /products/{sku}/movements", "GET", "/products/B-0/movements", token=admin)
             one = {"items": [{"sku": "B-0", "quantity": 1}]}
-            order = counted("POST /sales-orders (1 line)", "POST", "/sales-orders", one, admin,
-                            {"Idempotency-Key": "bench-1"})
-            counted("POST /sales-orders (5 lines)", "POST", "/sales-orders",
-                    {"items": [{"sku": f"B-{i}", "quantity": 1} for i in range(1, 6)]}, admin)
-            counted("POST /sales-orders (replay)", "POST", "/sales-orders", one, admin,
-                    {"Idempotency-Key": "bench-1"})
+            order = counted(
+                "POST /sales-orders (1 line)",
+                "POST",
+                "/sales-orders",
+                one,
+                admin,
+                {"Idempotency-Key": "bench-1"},
+            )
+            counted(
+                "POST /sales-orders (5 lines)",
+                "POST",
+                "/sales-orders",
+                {"items": [{"sku": f"B-{i}", "quantity": 1} for i in range(1, 6)]},
+                admin,
+            )
+            counted(
+                "POST /sales-orders (replay)",
+                "POST",
+                "/sales-orders",
+                one,
+                admin,
+                {"Idempotency-Key": "bench-1"},
+            )
             counted("GET /sales-orders", "GET", "/sales-orders", token=admin)
             counted("GET /sales-orders/{id}", "GET", f"/sales-orders/{order['id']}", token=admin)
-            counted("DELETE /sales-orders/{id}", "DELETE", f"/sales-orders/{order['id']}",
-                    token=admin)
-            purchase = counted("POST /purchase-orders", "POST", "/purchase-orders",
-                               {"sku": "B-7", "quantity": 5, "supplier_name": "Bench"}, admin)
-            counted("DELETE /purchase-orders/{id}", "DELETE",
-                    f"/purchase-orders/{purchase['id']}", token=admin)
+            counted(
+                "DELETE /sales-orders/{id}", "DELETE", f"/sales-orders/{order['id']}", token=admin
+            )
+            purchase = counted(
+                "POST /purchase-orders",
+                "POST",
+                "/purchase-orders",
+                {"sku": "B-7", "quantity": 5, "supplier_name": "Bench"},
+                admin,
+            )
+            counted(
+                "DELETE /purchase-orders/{id}",
+                "DELETE",
+                f"/purchase-orders/{purchase['id']}",
+                token=admin,
+            )
             for i in range(5):  # five products become low (without a check yet)
                 call("PATCH", f"/products/B-{i}", {"low_stock_threshold": 1000}, admin)
-            counted("POST /notifications/check (5 low)", "POST", "/notifications/check",
-                    token=admin)
+            counted(
+                "POST /notifications/check (5 low)", "POST", "/notifications/check", token=admin
+            )
             counted("GET /notifications", "GET", "/notifications", token=admin)
     return rows
 
 
 def render(rows: list[dict[str, Any]]) -> str:
-    lines = ["| operation | DynamoDB requests | floor | requests sent | floor: why |",
-             "|---|---:|---:|---|---|"]
+    lines = [
+        "| operation | DynamoDB requests | floor | requests sent | floor: why |",
+        "|---|---:|---:|---|---|",
+    ]
     for row in rows:
         kinds = ", ".join(f"{name} {n}" for name, n in sorted(row["by_kind"].items()))
-        lines.append(f"| {row['operation']} | {row['requests']} | {row['floor']} | {kinds} | "
-                     f"{row['why']} |")
+        lines.append(
+            f"| {row['operation']} | {row['requests']} | {row['floor']} | {kinds} | {row['why']} |"
+        )
     over = [row["operation"] for row in rows if row["requests"] > row["floor"]]
     lines += ["", "Above the floor: " + (", ".join(over) if over else "none") + "."]
     return "\n".join(lines)

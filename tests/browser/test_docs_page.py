@@ -19,25 +19,50 @@ from tests.integration.conftest import Stack, start_stack, stop_stack
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # The flags this machine needs (no GPU, no network but loopback, nothing phoning home).
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TIMEOUT_MS = 30_000
 
 # Every endpoint of the contract (API.md, Endpoints).
 CONTRACT = {
-    ("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/docs"),
-    ("POST", "/auth/register"), ("POST", "/auth/login"), ("POST", "/auth/refresh"),
-    ("POST", "/auth/logout"), ("GET", "/auth/me"),
-    ("POST", "/users"), ("GET", "/users"), ("GET", "/users/{id}"), ("PATCH", "/users/{id}"),
-    ("GET", "/products"), ("POST", "/products"), ("GET", "/products/{sku}"),
-    ("PUT", "/products/{sku}"), ("PATCH", "/products/{sku}"), ("DELETE", "/products/{sku}"),
+    ("GET", "/health"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("POST", "/auth/register"),
+    ("POST", "/auth/login"),
+    ("POST", "/auth/refresh"),
+    ("POST", "/auth/logout"),
+    ("GET", "/auth/me"),
+    ("POST", "/users"),
+    ("GET", "/users"),
+    ("GET", "/users/{id}"),
+    ("PATCH", "/users/{id}"),
+    ("GET", "/products"),
+    ("POST", "/products"),
+    ("GET", "/products/{sku}"),
+    ("PUT", "/products/{sku}"),
+    ("PATCH", "/products/{sku}"),
+    ("DELETE", "/products/{sku}"),
     ("GET", "/products/{sku}/movements"),
-    ("POST", "/sales-orders"), ("GET", "/sales-orders"), ("GET", "/sales-orders/{id}"),
+    ("POST", "/sales-orders"),
+    ("GET", "/sales-orders"),
+    ("GET", "/sales-orders/{id}"),
     ("DELETE", "/sales-orders/{id}"),
-    ("POST", "/purchase-orders"), ("GET", "/purchase-orders"), ("GET", "/purchase-orders/{id}"),
+    ("POST", "/purchase-orders"),
+    ("GET", "/purchase-orders"),
+    ("GET", "/purchase-orders/{id}"),
     ("DELETE", "/purchase-orders/{id}"),
-    ("GET", "/notifications"), ("GET", "/notifications/{id}"), ("DELETE", "/notifications/{id}"),
+    ("GET", "/notifications"),
+    ("GET", "/notifications/{id}"),
+    ("DELETE", "/notifications/{id}"),
     ("POST", "/notifications/check"),
 }
 
@@ -45,9 +70,11 @@ CONTRACT = {
 def require_chromium() -> str:
     path = shutil.which(CHROMIUM) or (CHROMIUM if os.access(CHROMIUM, os.X_OK) else None)
     if path is None:
-        pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's package "
-                    "(apt-get install -y chromium; .ci/run does) or set CHROMIUM to its path",
-                    pytrace=False)
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: install Debian's package "
+            "(apt-get install -y chromium; .ci/run does) or set CHROMIUM to its path",
+            pytrace=False,
+        )
     return path
 
 
@@ -66,9 +93,14 @@ def page(tmp_path: Path, docs_stack: Stack) -> Iterator[tuple[object, list[str]]
     outside: list[str] = []
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=chromium, headless=True,
-            args=CHROMIUM_ARGS, timeout=TIMEOUT_MS)
+            str(tmp_path / "profile"),
+            executable_path=chromium,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            timeout=TIMEOUT_MS,
+        )
         try:
+
             def keep_local(route, request) -> None:  # type: ignore[no-untyped-def]
                 if urlsplit(request.url).hostname in ("127.0.0.1", "localhost"):
                     route.continue_()

@@ -36,8 +36,11 @@ CHALICE_LOCAL_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIO
 @schemathesis.hook
 def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
     """Drop only the two findings schemathesis.toml explains; keep everything else."""
-    if response.status_code == 501 and case.method.upper() not in CHALICE_LOCAL_METHODS \
-            and f"Unsupported method ('{case.method.upper()}')".encode() in response.content:
+    if (
+        response.status_code == 501
+        and case.method.upper() not in CHALICE_LOCAL_METHODS
+        and f"Unsupported method ('{case.method.upper()}')".encode() in response.content
+    ):
         return False  # chalice local's http.server, not the app (see schemathesis.toml)
     if "positive_data_acceptance" in type(failure).checks and response.status_code == 400:
         try:
@@ -62,8 +65,9 @@ def contract_stack() -> Iterator[Stack]:
 def run_schemathesis(stack: Stack, token: str) -> dict[str, Any]:
     config = SchemathesisConfig.from_path(CONFIG)
     schema = schemathesis.openapi.from_url(f"{stack.base_url}/openapi.json", config=config)
-    schema.config.update(base_url=stack.base_url,
-                         headers={"Authorization": f"Bearer {token}", "Connection": "close"})
+    schema.config.update(
+        base_url=stack.base_url, headers={"Authorization": f"Bearer {token}", "Connection": "close"}
+    )
     operations = {op.ok().label for op in schema.get_all_operations()}
     failures: list[str] = []
     errors: list[str] = []
@@ -86,19 +90,29 @@ def run_schemathesis(stack: Stack, token: str) -> dict[str, Any]:
                         interaction = recorder.interactions.get(case_id)
                         answer = ""
                         if interaction is not None and interaction.response is not None:
-                            answer = (f"\n    -> {interaction.response.status_code} "
-                                      f"{interaction.response.content[:300]!r}")
-                        failures.append(f"{failure.operation or recorder.label}: {check.name}: "
-                                        f"{failure.title}: {failure.message}\n    "
-                                        f"{check.failure_info.code_sample}{answer}")
+                            answer = (
+                                f"\n    -> {interaction.response.status_code} "
+                                f"{interaction.response.content[:300]!r}"
+                            )
+                        failures.append(
+                            f"{failure.operation or recorder.label}: {check.name}: "
+                            f"{failure.title}: {failure.message}\n    "
+                            f"{check.failure_info.code_sample}{answer}"
+                        )
         elif isinstance(event, events.PhaseFinished):
             phases[event.phase.name.value] = event.status.value
         elif isinstance(event, events.NonFatalError):
             errors.append(f"{event.label}: {event.info.format()}")
         elif isinstance(event, events.FatalError):
             errors.append(f"fatal: {event.exception!r}")
-    return {"operations": operations, "failures": sorted(set(failures)), "errors": errors,
-            "statuses": statuses, "cases": cases, "phases": phases}
+    return {
+        "operations": operations,
+        "failures": sorted(set(failures)),
+        "errors": errors,
+        "statuses": statuses,
+        "cases": cases,
+        "phases": phases,
+    }
 
 
 def _label(schema: Any, method: str, url: str) -> str | None:
@@ -122,11 +136,12 @@ def test_schemathesis_finds_nothing(contract_stack: Stack, role: str) -> None:
     report = "\n".join(result["failures"] + result["errors"])
     assert not result["errors"], f"schemathesis errors as {role}:\n{report}"
     assert not result["failures"], f"schemathesis failures as {role}:\n{report}"
-    tested = {name: status for name, status in result["phases"].items()
-              if name in TESTING_PHASES}
+    tested = {name: status for name, status in result["phases"].items() if name in TESTING_PHASES}
     assert tested == dict.fromkeys(TESTING_PHASES, "success"), f"phases as {role}: {tested}"
     answered = {label for label, counts in result["statuses"].items() if counts}
     assert result["operations"] - answered == set(), f"operations never exercised as {role}"
-    print(f"\nschemathesis as {role}: {result['cases']} requests, phases {tested}, "
-          f"{len(answered)}/{len(result['operations'])} operations: "
-          + json.dumps({k: dict(v) for k, v in sorted(result["statuses"].items())}))
+    print(
+        f"\nschemathesis as {role}: {result['cases']} requests, phases {tested}, "
+        f"{len(answered)}/{len(result['operations'])} operations: "
+        + json.dumps({k: dict(v) for k, v in sorted(result["statuses"].items())})
+    )
