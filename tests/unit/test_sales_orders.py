@@ -412,6 +412,34 @@ def test_concurrent_duplicates_create_one_order(api, tokens, atomic_moto):
     assert_ledger("A")
 
 
+def test_a_duplicate_that_loses_the_race_to_the_transaction_returns_the_winner(api, tokens):
+    """Deterministic form of the race above: the duplicate read no marker, then another request
+    with the same key committed before its own transaction; its marker condition fails and it
+    answers with the winner's order (200), moving no stock."""
+    from chalicelib.store import db
+
+    add_product(api, tokens["admin"], "R", stock=10)
+    key = {"Idempotency-Key": "race-1"}
+    winner: list[Any] = []
+
+    def commit_a_twin_first(**kwargs: Any) -> None:
+        if not winner:
+            winner.append(None)  # re-entered by the twin's own transaction: let it through
+            winner[0] = order(api, tokens["customer"], [("R", 4)], key)
+
+    events = db.client().meta.events
+    events.register("before-call.dynamodb.TransactWriteItems", commit_a_twin_first,
+                    unique_id="twin")
+    try:
+        loser = order(api, tokens["customer"], [("R", 4)], key)
+    finally:
+        events.unregister("before-call.dynamodb.TransactWriteItems", unique_id="twin")
+    assert winner[0].status == 201 and loser.status == 200
+    assert loser.json["id"] == winner[0].json["id"]
+    assert stock("R") == 6
+    assert_ledger("R")
+
+
 def test_no_oversell_with_50_buyers_racing_for_10_units(api, tokens, atomic_moto):
     add_product(api, tokens["admin"], "HOT", stock=10)
     with ThreadPoolExecutor(50) as pool:
