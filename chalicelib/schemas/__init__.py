@@ -46,10 +46,12 @@ def _parse_money(value: Any) -> Decimal:
     return amount.quantize(CENT)
 
 
+_AMOUNT_SCHEMA = {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "example": "19.99"}
+
 Money = Annotated[
     Decimal,
     PlainValidator(_parse_money),
-    PlainSerializer(lambda amount: f"{amount:.2f}", return_type=str),
+    PlainSerializer(lambda amount: f"{amount:.2f}", return_type=str, when_used="json"),
     WithJsonSchema(
         {
             "oneOf": [
@@ -70,10 +72,22 @@ Money = Annotated[
         },
         mode="validation",
     ),
-    WithJsonSchema(
-        {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "example": "19.99"},
-        mode="serialization",
-    ),
+    WithJsonSchema(_AMOUNT_SCHEMA, mode="serialization"),
+]
+
+
+def _amount(value: Any) -> Decimal:
+    if not isinstance(value, Decimal):
+        raise ValueError("an amount is a Decimal")
+    return value
+
+
+# Money the server computed (line totals, order totals): no input limits, any size.
+Amount = Annotated[
+    Decimal,
+    PlainValidator(_amount),
+    PlainSerializer(lambda amount: f"{amount:.2f}", return_type=str, when_used="json"),
+    WithJsonSchema(_AMOUNT_SCHEMA),
 ]
 
 SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
@@ -233,7 +247,7 @@ class ProductOut(Response):
     sku: str
     name: str
     description: str
-    price: Money
+    price: Amount
     stock: int
     low_stock_threshold: int
     created_at: Timestamp

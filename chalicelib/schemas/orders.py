@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, StrictInt, StrictStr
 
-from chalicelib.schemas import Money, PageQuery, Request, Response, Sku, Timestamp
+from chalicelib.schemas import Amount, Money, PageQuery, Request, Response, Sku, Timestamp
 
 UserId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 
@@ -54,15 +54,15 @@ class OrderLineOut(Response):
     sku: str
     name: str
     quantity: int
-    unit_price: Money
-    line_total: Money
+    unit_price: Amount
+    line_total: Amount
 
 
 class SalesOrderOut(Response):
     id: str
     customer: CustomerOut
     items: list[OrderLineOut]
-    total: Money
+    total: Amount
     note: str | None
     created_at: Timestamp
     created_by: str
@@ -86,6 +86,6 @@ class PurchaseOut(Response):
     quantity: int
     supplier_name: str
     purchase_date: str
-    unit_cost: Money | None
+    unit_cost: Amount | None
     created_at: Timestamp
     created_by: str
