@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from ulid import ULID
-
 
 def now() -> float:
     return time.time()
@@ -18,4 +16,8 @@ def iso(epoch: float | None = None) -> str:
 
 
 def new_id() -> str:
+    # Imported on first use: python-ulid reads its own package metadata at import (~15 ms with a
+    # full site-packages), which cold starts that only read should not pay.
+    from ulid import ULID
+
     return str(ULID())
