@@ -11,6 +11,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from chalicelib.api.routing import ROUTES, RouteSpec
 from chalicelib.errors import ERROR_CODES
+from chalicelib.inventory.idempotency import KEY_PATTERN
 from chalicelib.schemas import Error
 
 REF = "#/components/schemas/{model}"
@@ -67,7 +68,7 @@ def _parameters(spec: RouteSpec, query_schema: dict[str, Any] | None) -> list[di
                     "type": "string",
                     "minLength": 1,
                     "maxLength": 128,
-                    "pattern": "^[\\x21-\\x7E]+$",
+                    "pattern": KEY_PATTERN,
                 },
                 "description": "Replays within 24 hours return the same result",
             }

@@ -21,7 +21,10 @@ from chalicelib.errors import IdempotencyKeyReused, ValidationFailed
 from chalicelib.store.models import IdempotencyMarker
 
 LIFETIME = timedelta(hours=24)
-KEY_RE = re.compile(r"[\x21-\x7E]{1,128}")  # printable ASCII, as the OpenAPI document says
+# 1..128 printable ASCII characters (spaces inside only: HTTP trims them at the ends). The
+# OpenAPI document publishes this same pattern.
+KEY_PATTERN = r"^[\x21-\x7E]([\x20-\x7E]{0,126}[\x21-\x7E])?$"
+KEY_RE = re.compile(KEY_PATTERN)
 
 
 @dataclass(frozen=True)
