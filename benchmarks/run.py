@@ -39,6 +39,7 @@ class Benchmark:
     markdown_out: bool  # writes its own markdown with --out; otherwise its stdout is shown as is
     about: str
     timeout: float = 1800
+    env: dict[str, str] = field(default_factory=dict)  # e.g. LOCAL_DB for the other backend
     result: str = ""
     seconds: float = 0.0
     failed: bool = False
@@ -78,6 +79,18 @@ BENCHMARKS = [
         "Over HTTP against the local stack (chalice local, moto server), a new connection "
         "per request; baselines in the same run: GET /health (no token, no database) and "
         "GET /products/{sku} (authorizer + one GetItem) at the same concurrency.",
+    ),
+    Benchmark(
+        "c2",
+        "Orders per second at 1, 4 and 16 clients, on DynamoDB Local",
+        "orders_per_second.py",
+        [],
+        ["--seconds", "2"],
+        False,
+        "The same as (c) with the local stack on DynamoDB Local (LOCAL_DB=dynamodb-local): "
+        "moto serves one request at a time and copies tables in every transaction, so (c) "
+        "shows moto's ceiling; this one shows how orders scale with clients.",
+        env={"LOCAL_DB": "dynamodb-local"},
     ),
     Benchmark(
         "d",
@@ -157,7 +170,12 @@ def run(benchmark: Benchmark, quick: bool) -> None:
         started = time.monotonic()
         try:
             done = subprocess.run(
-                command, cwd=ROOT, capture_output=True, text=True, timeout=benchmark.timeout
+                command,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=benchmark.timeout,
+                env={**os.environ, **benchmark.env},
             )
         except subprocess.TimeoutExpired:
             benchmark.failed = True
@@ -200,7 +218,10 @@ def main() -> None:
         lines += ["(Quick run: fewer repetitions and smaller sizes.)", ""]
     for benchmark in BENCHMARKS:
         used = benchmark.quick_args if args.quick else benchmark.args
-        command = " ".join([f".venv/bin/python -m benchmarks.{Path(benchmark.script).stem}", *used])
+        prefix = "".join(f"{name}={value} " for name, value in benchmark.env.items())
+        command = " ".join(
+            [f"{prefix}.venv/bin/python -m benchmarks.{Path(benchmark.script).stem}", *used]
+        )
         took = f" ({benchmark.seconds:.0f} s)" if benchmark.seconds else ""
         lines += [
             f"## ({benchmark.key}) {benchmark.title}",
