@@ -20,12 +20,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-os.environ.update({
-    "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-    "TABLE_PREFIX": "bench-", "ALERT_RECIPIENTS": "ops@example.com",
-    "ALERT_SENDER": "alerts@example.com",
-})
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "TABLE_PREFIX": "bench-",
+        "ALERT_RECIPIENTS": "ops@example.com",
+        "ALERT_SENDER": "alerts@example.com",
+    }
+)
 for name in ("AWS_ENDPOINT_URL", "DYNAMODB_ENDPOINT", "SES_ENDPOINT"):
     os.environ.pop(name, None)
 
@@ -75,10 +80,20 @@ def measure(size: int, low: int) -> list[tuple[str, float, int, int]]:
             for i in range(size):
                 sku = f"SKU-{i:06d}"
                 stock = 0 if i % every == 0 and i // every < low else 100
-                batch.save(Product(sku=sku, name=f"Product {i}", price=Decimal("9.99"),
-                                   stock=stock, low_stock_threshold=5, headroom=stock - 5,
-                                   alert_shard=alert_shard(sku), incarnation=clock.new_id(),
-                                   created_at=now, updated_at=now))
+                batch.save(
+                    Product(
+                        sku=sku,
+                        name=f"Product {i}",
+                        price=Decimal("9.99"),
+                        stock=stock,
+                        low_stock_threshold=5,
+                        headroom=stock - 5,
+                        alert_shard=alert_shard(sku),
+                        incarnation=clock.new_id(),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
         rows = []
         for label in ("check (first: opens+emails)", "check (steady state)"):
             with Meter(db.client()) as meter:
@@ -89,8 +104,14 @@ def measure(size: int, low: int) -> list[tuple[str, float, int, int]]:
         with Meter(db.client()) as meter:
             started = time.perf_counter()
             scanned = sum(1 for _ in Product.scan())
-            rows.append(("full Scan of products", time.perf_counter() - started, meter.items,
-                         meter.requests))
+            rows.append(
+                (
+                    "full Scan of products",
+                    time.perf_counter() - started,
+                    meter.items,
+                    meter.requests,
+                )
+            )
         assert scanned == size
     db.unbind()
     return rows

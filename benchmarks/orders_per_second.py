@@ -41,8 +41,9 @@ class Http:
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.prefix = parts.path.rstrip("/")
 
-    def call(self, method: str, path: str, body: Any = None, token: str | None = None
-             ) -> tuple[int, Any]:
+    def call(
+        self, method: str, path: str, body: Any = None, token: str | None = None
+    ) -> tuple[int, Any]:
         headers = {"Connection": "close"}
         payload = None
         if body is not None:
@@ -68,11 +69,23 @@ def free_port() -> int:
 
 def start_stack(email: str, password: str) -> tuple[subprocess.Popen, str]:
     api_port, emulator_port = free_port(), free_port()
-    env = {**os.environ, "PORT": str(api_port), "AWS_EMULATOR_PORT": str(emulator_port),
-           "ADMIN_EMAIL": email, "ADMIN_PASSWORD": password, "CHECK_INTERVAL": "3600",
-           "DYNAMODB_LOCAL_PORT": str(free_port())}
-    process = subprocess.Popen([sys.executable, "-m", "infra.local_stack"], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "PORT": str(api_port),
+        "AWS_EMULATOR_PORT": str(emulator_port),
+        "ADMIN_EMAIL": email,
+        "ADMIN_PASSWORD": password,
+        "CHECK_INTERVAL": "3600",
+        "DYNAMODB_LOCAL_PORT": str(free_port()),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.local_stack"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     output = process.stdout
     assert output is not None
     deadline = time.monotonic() + 120
@@ -141,6 +154,7 @@ def requests_per_order() -> Counter:
 
         users.create_user("bench@example.com", "password123", "Bench", "admin")
         with Client(app, stage_name="local") as client:
+
             def call(method: str, path: str, body: Any, token: str = "") -> Any:
                 headers = {"Content-Type": "application/json"}
                 if token:
@@ -148,14 +162,19 @@ def requests_per_order() -> Counter:
                 reply = getattr(client.http, method)(path, headers=headers, body=json.dumps(body))
                 return json.loads(reply.body)
 
-            token = call("post", "/auth/login", {"email": "bench@example.com",
-                                                  "password": "password123"})["access_token"]
-            call("post", "/products", {"sku": "B", "name": "B", "price": "1.00",
-                                       "stock": 100}, token)
+            token = call(
+                "post", "/auth/login", {"email": "bench@example.com", "password": "password123"}
+            )["access_token"]
+            call(
+                "post", "/products", {"sku": "B", "name": "B", "price": "1.00", "stock": 100}, token
+            )
             seen: Counter = Counter()
             events = db.client().meta.events
-            events.register("before-call.dynamodb", lambda model, **_: seen.update([model.name]),
-                            unique_id="bench-counter")
+            events.register(
+                "before-call.dynamodb",
+                lambda model, **_: seen.update([model.name]),
+                unique_id="bench-counter",
+            )
             call("post", "/sales-orders", {"items": [{"sku": "B", "quantity": 1}]}, token)
             events.unregister("before-call.dynamodb", unique_id="bench-counter")
     db.unbind()
@@ -177,23 +196,34 @@ def main() -> None:
         process, base_url = start_stack(args.admin_email, args.admin_password)
     try:
         api = Http(base_url)
-        status, tokens = api.call("POST", "/auth/login", {"email": args.admin_email,
-                                                         "password": args.admin_password})
+        status, tokens = api.call(
+            "POST", "/auth/login", {"email": args.admin_email, "password": args.admin_password}
+        )
         if status != 200:
             raise SystemExit(f"admin login failed ({status}): {tokens}")
         token = tokens["access_token"]
         run = f"{int(time.time())}"
         skus = [f"BENCH-{run}-{i}" for i in range(args.products)]
         for sku in skus:
-            status, body = api.call("POST", "/products", {
-                "sku": sku, "name": f"Bench {sku}", "price": "19.99", "stock": 1_000_000_000,
-                "low_stock_threshold": 0}, token)
+            status, body = api.call(
+                "POST",
+                "/products",
+                {
+                    "sku": sku,
+                    "name": f"Bench {sku}",
+                    "price": "19.99",
+                    "stock": 1_000_000_000,
+                    "low_stock_threshold": 0,
+                },
+                token,
+            )
             assert status == 201, body
 
         def sell(worker: int, n: int) -> int:
             sku = skus[(worker * 7919 + n) % len(skus)]
-            return api.call("POST", "/sales-orders",
-                            {"items": [{"sku": sku, "quantity": 1}]}, token)[0]
+            return api.call(
+                "POST", "/sales-orders", {"items": [{"sku": sku, "quantity": 1}]}, token
+            )[0]
 
         def health(worker: int, n: int) -> int:
             return api.call("GET", "/health")[0]
@@ -202,15 +232,19 @@ def main() -> None:
             return api.call("GET", f"/products/{skus[worker % len(skus)]}", token=token)[0]
 
         print(f"API {base_url}; {args.seconds:g} s per measurement; a new connection per request")
-        print(f"{'clients':>7} {'orders/s':>9} {'p50 ms':>7} {'health/s':>9} {'p50 ms':>7} "
-              f"{'GET product/s':>13} {'p50 ms':>7}  statuses (orders)")
+        print(
+            f"{'clients':>7} {'orders/s':>9} {'p50 ms':>7} {'health/s':>9} {'p50 ms':>7} "
+            f"{'GET product/s':>13} {'p50 ms':>7}  statuses (orders)"
+        )
         for clients in LEVELS:
             orders_rate, statuses, orders_p50 = run_level(clients, args.seconds, sell)
             health_rate, _, health_p50 = run_level(clients, args.seconds, health)
             read_rate, _, read_p50 = run_level(clients, args.seconds, one_read)
-            print(f"{clients:>7} {orders_rate:>9.1f} {orders_p50:>7.1f} {health_rate:>9.1f} "
-                  f"{health_p50:>7.1f} {read_rate:>13.1f} {read_p50:>7.1f}  {dict(statuses)}",
-                  flush=True)
+            print(
+                f"{clients:>7} {orders_rate:>9.1f} {orders_p50:>7.1f} {health_rate:>9.1f} "
+                f"{health_p50:>7.1f} {read_rate:>13.1f} {read_p50:>7.1f}  {dict(statuses)}",
+                flush=True,
+            )
     finally:
         if process is not None:
             process.terminate()

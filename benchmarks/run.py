@@ -51,8 +51,8 @@ BENCHMARKS = [
         "a",
         "Cold start",
         "cold_start.py",
-        ["--runs", "9"],
-        ["--runs", "3"],
+        ["--runs", "9", "--package", "build/dev/deployment.zip"],
+        ["--runs", "3", "--package", "build/dev/deployment.zip"],
         True,
         "A fresh Python process imports the app and answers its first authenticated "
         "`GET /products/{sku}` (chalice.test.Client: authorizer, then route), against "
