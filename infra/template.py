@@ -103,15 +103,15 @@ def table(model: Any, stage: str, prefix: str) -> dict[str, Any]:
         "DeletionProtectionEnabled": protect,
         "Tags": [{"Key": "app", "Value": "automart"}, {"Key": "stage", "Value": stage}],
     }
-    indexes = [{
-        "IndexName": index["index_name"],
-        "KeySchema": _keys(index["key_schema"]),
-        "Projection": index["projection"],
-    } for index in schema["global_secondary_indexes"]]
-    if indexes:
-        properties["GlobalSecondaryIndexes"] = indexes
-    if schema["local_secondary_indexes"]:
-        raise NotImplementedError("local secondary indexes: add them here")
+    for kind, key in (("global_secondary_indexes", "GlobalSecondaryIndexes"),
+                      ("local_secondary_indexes", "LocalSecondaryIndexes")):
+        indexes = [{
+            "IndexName": index["index_name"],
+            "KeySchema": _keys(index["key_schema"]),
+            "Projection": index["projection"],
+        } for index in schema[kind]]
+        if indexes:
+            properties[key] = indexes
     ttl = ttl_attribute(model)
     if ttl:
         properties["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
