@@ -334,6 +334,19 @@ def test_lines_of_deleted_or_recreated_products_get_nothing_back(api, tokens):
     assert_ledger("KEEP", "REBORN")
 
 
+def test_an_order_keeps_its_own_name_and_price_after_the_product_changes_or_goes(api, tokens):
+    admin = tokens["admin"]
+    add_product(api, admin, "COPY", price="10.00", stock=5)
+    made = order(api, tokens["customer"], [("COPY", 2)]).json
+    assert api.call("PATCH", "/products/COPY", {"name": "Renamed", "price": "99.00"},
+                    admin).status == 200
+    assert api.call("DELETE", "/products/COPY", token=admin).status == 204
+    shown = api.call("GET", f"{ORDERS}/{made['id']}", token=tokens["customer"]).json
+    line = shown["items"][0]
+    assert (line["name"], line["unit_price"], line["line_total"]) == ("Item COPY", "10.00", "20.00")
+    assert shown["total"] == "20.00"
+
+
 # ---- idempotency -------------------------------------------------------------------------------
 
 def test_a_replay_returns_the_same_order_and_moves_stock_once(api, tokens):
