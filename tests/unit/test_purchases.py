@@ -174,7 +174,7 @@ def test_idempotent_purchases(api, tokens):
     assert_ledger("A")
 
 
-def test_concurrent_duplicate_purchases_restock_once(api, tokens, atomic_moto):  # noqa: F811
+def test_concurrent_duplicate_purchases_restock_once(api, tokens, atomic_moto):
     add_product(api, tokens["admin"], "A", stock=0)
     key = {"Idempotency-Key": "po-dup"}
     with ThreadPoolExecutor(10) as pool:
@@ -185,7 +185,7 @@ def test_concurrent_duplicate_purchases_restock_once(api, tokens, atomic_moto): 
     assert_ledger("A")
 
 
-def test_concurrent_purchases_and_sales_keep_the_ledger(api, tokens, atomic_moto):  # noqa: F811
+def test_concurrent_purchases_and_sales_keep_the_ledger(api, tokens, atomic_moto):
     add_product(api, tokens["admin"], "A", stock=5)
 
     def work(i: int):
