@@ -7,7 +7,6 @@ from chalicelib.api.routing import ADMIN, ADMIN_STAFF, ANY_ROLE, Call, Resource
 from chalicelib.errors import ValidationFailed
 from chalicelib.inventory import products
 from chalicelib.schemas import (
-    SKU_PATTERN,
     MovementOut,
     Page,
     PageQuery,
@@ -19,7 +18,6 @@ from chalicelib.schemas import (
 from chalicelib.store.models import Movement, Product
 
 api = Resource("products")
-SKU = {"sku": SKU_PATTERN}
 
 
 def product_out(p: Product) -> ProductOut:
@@ -74,7 +72,6 @@ def create_product(call: Call) -> ProductOut:
     roles=ANY_ROLE,
     response=ProductOut,
     errors=(404,),
-    path_patterns=SKU,
     summary="One product",
 )
 def get_product(call: Call) -> ProductOut:
@@ -88,7 +85,6 @@ def get_product(call: Call) -> ProductOut:
     body=ProductReplaceIn,
     response=ProductOut,
     errors=(404,),
-    path_patterns=SKU,
     summary="Replace a product's fields",
 )
 def replace_product(call: Call) -> ProductOut:
@@ -105,7 +101,6 @@ def replace_product(call: Call) -> ProductOut:
     body=ProductPatchIn,
     response=ProductOut,
     errors=(404,),
-    path_patterns=SKU,
     summary="Change some fields; setting stock records an adjustment",
 )
 def patch_product(call: Call) -> ProductOut:
@@ -122,7 +117,6 @@ def patch_product(call: Call) -> ProductOut:
     roles=ADMIN,
     status=204,
     errors=(404,),
-    path_patterns=SKU,
     summary="Remove a product (orders keep their own copy)",
 )
 def delete_product(call: Call) -> None:
@@ -136,7 +130,6 @@ def delete_product(call: Call) -> None:
     query=PageQuery,
     response=Page[MovementOut],
     errors=(404,),
-    path_patterns=SKU,
     summary="The stock ledger, newest first",
 )
 def list_movements(call: Call) -> dict:

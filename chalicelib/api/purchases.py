@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from chalicelib.api.pagination import decode_cursor, page_out
 from chalicelib.api.routing import ADMIN, ADMIN_STAFF, Call, Resource
-from chalicelib.api.sales import ID, order_id
 from chalicelib.inventory import idempotency, purchases
 from chalicelib.schemas import Page, PageQuery
 from chalicelib.schemas.orders import PurchaseIn, PurchaseOut
@@ -71,11 +70,10 @@ def list_purchases(call: Call) -> dict:
     roles=ADMIN_STAFF,
     response=PurchaseOut,
     errors=(404,),
-    path_patterns=ID,
     summary="One purchase",
 )
 def get_purchase(call: Call) -> PurchaseOut:
-    return purchase_out(purchases.get_purchase(order_id(call, "purchase")))
+    return purchase_out(purchases.get_purchase(call.params["id"]))
 
 
 @api.route(
@@ -84,8 +82,7 @@ def get_purchase(call: Call) -> PurchaseOut:
     roles=ADMIN,
     status=204,
     errors=(404, 409),
-    path_patterns=ID,
     summary="Reverse: take the quantity back out of stock",
 )
 def reverse_purchase(call: Call) -> None:
-    purchases.reverse_purchase(order_id(call, "purchase"))
+    purchases.reverse_purchase(call.params["id"])

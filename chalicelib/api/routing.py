@@ -23,12 +23,14 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib import observability
 from chalicelib.auth.tokens import Caller, InvalidToken, verify_access_token
-from chalicelib.errors import AppError, Busy, Forbidden, InvalidJson, ValidationFailed
+from chalicelib.errors import AppError, Busy, Forbidden, InvalidJson, NotFound, ValidationFailed
+from chalicelib.schemas import ID_PATTERN, SKU_PATTERN
 from chalicelib.store import db
 
 log = logging.getLogger("automart")
 
 ANYONE: tuple[str, ...] = ()
+PATH_PATTERNS = {"id": ID_PATTERN, "sku": SKU_PATTERN}
 ANY_ROLE = ("admin", "staff", "customer")
 ADMIN = ("admin",)
 ADMIN_STAFF = ("admin", "staff")
@@ -176,6 +178,12 @@ class Resource:
         errors: tuple[int, ...] = (),
         path_patterns: dict[str, str] | None = None,
     ) -> Callable[[Callable], Callable]:
+        # Path parameters get the pattern of their name (one table for every route).
+        declared = {
+            name: PATH_PATTERNS[name]
+            for name in re.findall(r"{(\w+)}", path)
+            if name in PATH_PATTERNS
+        }
         spec = RouteSpec(
             path,
             method,
@@ -188,10 +196,11 @@ class Resource:
             response,
             idempotent,
             errors,
-            path_patterns or {},
+            {**declared, **(path_patterns or {})},
         )
         ROUTES.append(spec)
         blueprint = self.blueprint
+        path_res = {name: re.compile(pattern) for name, pattern in spec.path_patterns.items()}
 
         def decorate(view: Callable[[Call], Any]) -> Callable:
             @functools.wraps(view)
@@ -202,6 +211,11 @@ class Resource:
                     observability.bind_request(request, caller.id if caller else None)
                     if caller is not None and caller.role not in roles:
                         raise Forbidden()
+                    # A path value that breaks its declared pattern names nothing; checking it
+                    # here also keeps keys DynamoDB would refuse (a 500) away from the tables.
+                    for name, pattern in path_res.items():
+                        if not pattern.fullmatch(params.get(name, "")):
+                            raise NotFound(f"Nothing has this {name}")
                     call = Call(
                         caller=caller,
                         body=parse_body(body, request.raw_body) if body else None,
@@ -240,7 +254,3 @@ class Resource:
             return view
 
         return decorate
-
-
-def path_matches(pattern: str, value: str) -> bool:
-    return re.fullmatch(pattern, value) is not None

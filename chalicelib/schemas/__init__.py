@@ -91,7 +91,7 @@ Amount = Annotated[
 ]
 
 SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
-SKU_RE = re.compile(SKU_PATTERN)
+ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"  # every id is a ULID
 Sku = Annotated[StrictStr, Field(pattern=SKU_PATTERN, min_length=1, max_length=64)]
 Timestamp = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")]
 Role = Annotated[StrictStr, Field(pattern="^(admin|staff|customer)$")]
