@@ -85,14 +85,14 @@ def update_product(sku: str, changes: dict[str, Any]) -> Product:
     return db.with_retries(lambda: _adjust(sku, fields, stock), attempts=8)
 
 
-def _field_actions(fields: dict[str, Any]) -> list[Any]:
+def _field_actions(fields: dict[str, Any], now: str) -> list[Any]:
     actions = [getattr(Product, name).set(value) for name, value in fields.items()]
-    return actions + [Product.updated_at.set(clock.iso())]
+    return actions + [Product.updated_at.set(now)]
 
 
 def _update_fields(sku: str, fields: dict[str, Any]) -> Product:
     before = get_product(sku)
-    actions = _field_actions(fields)
+    actions = _field_actions(fields, clock.iso())
     if "low_stock_threshold" in fields:
         actions.append(Product.headroom.set(Product.stock - fields["low_stock_threshold"]))
     product = Product(sku=sku)
@@ -110,17 +110,20 @@ def _adjust(sku: str, fields: dict[str, Any], stock: int) -> Product:
     before = get_product(sku)
     threshold = fields.get("low_stock_threshold", before.low_stock_threshold)
     change = stock - before.stock
-    actions = _field_actions(fields) + [
+    now = clock.iso()
+    actions = _field_actions(fields, now) + [
         Product.stock.set(stock),
         Product.headroom.set(stock - threshold),
     ]
     try:
         with db.transaction() as txn:
-            # Optimistic: the adjustment applies to the stock we read, or is tried again.
+            # Optimistic: the adjustment applies to the stock and threshold we read (headroom
+            # is computed from both), or is tried again.
             txn.update(
                 before,
                 actions,
                 condition=(Product.stock == before.stock)
+                & (Product.low_stock_threshold == before.low_stock_threshold)
                 & (Product.incarnation == before.incarnation),
             )
             if change:
@@ -129,7 +132,16 @@ def _adjust(sku: str, fields: dict[str, Any], stock: int) -> Product:
         if "ConditionalCheckFailed" in db.cancellation_codes(exc):
             raise db.Contention() from exc
         raise
-    after = get_product(sku)
+    # The write applied to exactly what we read: the result is known without reading it back.
+    after = Product(
+        **{
+            **before.attribute_values,
+            **fields,
+            "stock": stock,
+            "headroom": stock - threshold,
+            "updated_at": now,
+        }
+    )
     _after_write(before, after)
     return after
 

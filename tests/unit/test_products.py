@@ -306,3 +306,33 @@ def test_list_default_limit_is_20(api, tokens):
     reply = api.call("GET", "/products", token=tokens["staff"])
     assert len(reply.json["items"]) == 20 and reply.json["next_cursor"]
     assert set(reply.json["items"][0]) == PRODUCT_KEYS
+
+
+def test_a_threshold_change_racing_a_stock_adjustment_keeps_headroom_exact(api, tokens):
+    """headroom (stock - threshold) drives the low-stock index: an adjustment computed from a
+    threshold that changed before its write must be tried again, not write a stale headroom."""
+    from chalicelib.store import db
+    from chalicelib.store.models import Product
+
+    admin = tokens["admin"]
+    assert api.call("POST", "/products", {"sku": "RACE", "name": "Race", "price": "1.00",
+                                          "stock": 10, "low_stock_threshold": 5},
+                    admin).status == 201
+    raced: list[int] = []
+
+    def change_threshold_first(**kwargs):
+        if not raced:
+            raced.append(1)
+            reply = api.call("PATCH", "/products/RACE", {"low_stock_threshold": 50}, admin)
+            raced.append(reply.status)
+
+    events = db.client().meta.events
+    events.register("before-call.dynamodb.TransactWriteItems", change_threshold_first,
+                    unique_id="threshold-race")
+    try:
+        reply = api.call("PATCH", "/products/RACE", {"stock": 20}, admin)
+    finally:
+        events.unregister("before-call.dynamodb.TransactWriteItems", unique_id="threshold-race")
+    assert raced == [1, 200] and reply.status == 200
+    stored = Product.get("RACE", consistent_read=True)
+    assert (stored.stock, stored.low_stock_threshold, stored.headroom) == (20, 50, -30)

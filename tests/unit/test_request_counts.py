@@ -119,3 +119,12 @@ def test_lists_that_promise_an_order_never_scan(api, tokens, counted):
                                   f"{reply.json['next_cursor']}", token=tokens[role])
                 assert follow.status == 200, path
         assert "Scan" not in seen and seen["Query"] >= 1, (path, seen)
+
+
+def test_a_stock_adjustment_is_one_read_and_one_transaction(api, tokens, counted):
+    add_product(api, tokens["admin"], "ADJ", stock=100, threshold=5)
+    with counted() as seen:
+        reply = api.call("PATCH", "/products/ADJ", {"stock": 40, "name": "Adjusted"},
+                         tokens["admin"])
+    assert reply.status == 200 and reply.json["stock"] == 40 and reply.json["name"] == "Adjusted"
+    assert seen == Counter({"GetItem": 1, "TransactWriteItems": 1})
