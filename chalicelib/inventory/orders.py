@@ -420,11 +420,8 @@ def _again(exc: Exception) -> str:
 
 def _live_order(order_id: str, missing: str) -> SalesOrder:
     """The order, unless it does not exist or was cancelled (then `missing` as a 404)."""
-    try:
-        order = SalesOrder.get(order_id, consistent_read=True)
-    except SalesOrder.DoesNotExist:
-        raise NotFound(missing) from None
-    if order.cancelled_at is not None:
+    order = db.get_live(SalesOrder, order_id, "cancelled_at")
+    if order is None:
         raise NotFound(missing)
     return order
 

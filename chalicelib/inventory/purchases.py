@@ -124,11 +124,8 @@ def _create(
 
 def _live_purchase(purchase_id: str, missing: str) -> Purchase:
     """The purchase, unless it does not exist or was reversed (then `missing` as a 404)."""
-    try:
-        purchase = Purchase.get(purchase_id, consistent_read=True)
-    except Purchase.DoesNotExist:
-        raise NotFound(missing) from None
-    if purchase.reversed_at is not None:
+    purchase = db.get_live(Purchase, purchase_id, "reversed_at")
+    if purchase is None:
         raise NotFound(missing)
     return purchase
 

@@ -147,5 +147,15 @@ def with_retries(operation: Callable[[], T], attempts: int = 5, base_delay: floa
     raise AssertionError("unreachable")
 
 
+def get_live(model: Any, key: str, ended: str) -> Any | None:
+    """The item (strongly consistent), or None if it does not exist or its `ended` attribute
+    (cancelled_at, reversed_at, ...) is set."""
+    try:
+        item = model.get(key, consistent_read=True)
+    except model.DoesNotExist:
+        return None
+    return None if getattr(item, ended) is not None else item
+
+
 def transaction() -> TransactWrite:
     return TransactWrite(connection=bind())
