@@ -1,8 +1,8 @@
 """Management command, for the local stack and for AWS.
 
-    python -m infra.cli create-admin --email you@example.com --password '...'   # first admin
-    python -m infra.cli seed --count 200                                        # sample products
-    python -m infra.cli emails                                                  # mail the local stack sent
+    python -m infra.cli create-admin --email you@example.com --password '...'  # first admin
+    python -m infra.cli seed --count 200   # sample products
+    python -m infra.cli emails             # mail the local stack sent
 
 `--stage local` (the default) talks to the local stack's emulator (AWS_EMULATOR_PORT, or
 --emulator/--dynamodb URLs); `--stage dev|prod` talks to AWS with your usual credentials and the
@@ -26,8 +26,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def stage_environment(stage: str) -> dict[str, str]:
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    return {**config.get("environment_variables", {}),
-            **config["stages"][stage].get("environment_variables", {})}
+    return {
+        **config.get("environment_variables", {}),
+        **config["stages"][stage].get("environment_variables", {}),
+    }
 
 
 def configure(args: argparse.Namespace) -> None:
@@ -63,9 +65,13 @@ def seed(args: argparse.Namespace) -> None:
         name = f"{rng.choice(SAMPLE_NAMES)} {number}"
         try:
             products.create_product(
-                sku=f"SEED-{number:05d}", name=name, description=f"Sample {name.lower()}",
-                price=Decimal(rng.randint(100, 99_999)) / 100, stock=rng.randint(0, 200),
-                low_stock_threshold=5)
+                sku=f"SEED-{number:05d}",
+                name=name,
+                description=f"Sample {name.lower()}",
+                price=Decimal(rng.randint(100, 99_999)) / 100,
+                stock=rng.randint(0, 200),
+                low_stock_threshold=5,
+            )
             created += 1
         except SkuExists:
             pass
@@ -78,6 +84,10 @@ def read_local_emails(emulator: str) -> list[dict]:
         return json.load(response).get("ses", {}).get("Message", [])
 
 
+def recipients(message: dict) -> list[str]:
+    return message["destinations"].get("ToAddresses", [])
+
+
 def emails(args: argparse.Namespace) -> None:
     if args.stage != "local":
         sys.exit("In AWS, SES delivers the alerts to the recipients' inboxes.")
@@ -86,20 +96,29 @@ def emails(args: argparse.Namespace) -> None:
         print(json.dumps(messages, indent=2))
         return
     for message in messages:
-        print(f"From: {message.get('source')}\nTo: {', '.join(message['destinations'].get('ToAddresses', []))}"
-              f"\nSubject: {message.get('subject')}\n\n{message.get('body')}\n{'-' * 72}")
+        print(
+            f"From: {message.get('source')}\nTo: {', '.join(recipients(message))}"
+            f"\nSubject: {message.get('subject')}\n\n{message.get('body')}\n{'-' * 72}"
+        )
     print(f"{len(messages)} email(s)")
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m infra.cli", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m infra.cli",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--stage", default="local", choices=("local", "dev", "prod"))
     emulator_port = os.environ.get("AWS_EMULATOR_PORT", "5000")
-    parser.add_argument("--emulator", default=f"http://127.0.0.1:{emulator_port}",
-                        help="the local AWS emulator (moto server)")
-    parser.add_argument("--dynamodb", help="DynamoDB endpoint when not the emulator "
-                                           "(LOCAL_DB=dynamodb-local)")
+    parser.add_argument(
+        "--emulator",
+        default=f"http://127.0.0.1:{emulator_port}",
+        help="the local AWS emulator (moto server)",
+    )
+    parser.add_argument(
+        "--dynamodb", help="DynamoDB endpoint when not the emulator (LOCAL_DB=dynamodb-local)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     admin = commands.add_parser("create-admin", help="ensure an admin account exists")
     admin.add_argument("--email", required=True)

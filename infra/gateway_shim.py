@@ -44,7 +44,8 @@ def install() -> None:
                 raise
             raise local.NotAuthorizedError(
                 {"x-amzn-ErrorType": "UnauthorizedException", "Content-Type": "application/json"},
-                UNAUTHORIZED_BODY) from None
+                UNAUTHORIZED_BODY,
+            ) from None
 
     def handle_request(self, method, path, headers, body):  # type: ignore[no-untyped-def]
         try:

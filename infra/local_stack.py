@@ -1,9 +1,10 @@
 """The local stack: `make run` (and the integration tests) start exactly this.
 
-moto server (DynamoDB, SES, SSM; infra/moto_server.py) on AWS_EMULATOR_PORT, or DynamoDB Local with LOCAL_DB=dynamodb-local
-(SES stays on moto); tables created from the PynamoDB models; the SES sender verified; the admin
-from ADMIN_EMAIL / ADMIN_PASSWORD ensured; the low-stock check every CHECK_INTERVAL seconds; and
-the API under `chalice local` on PORT. Empty state at every start; Ctrl-C or SIGTERM stops it all.
+moto server (DynamoDB, SES, SSM; infra/moto_server.py) on AWS_EMULATOR_PORT, or DynamoDB Local
+with LOCAL_DB=dynamodb-local (SES stays on moto); tables created from the PynamoDB models; the
+SES sender verified; the admin from ADMIN_EMAIL / ADMIN_PASSWORD ensured; the low-stock check
+every CHECK_INTERVAL seconds; and the API under `chalice local` on PORT. Empty state at every
+start; Ctrl-C or SIGTERM stops it all.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def wait_for_port(port: int, process: subprocess.Popen | None = None, timeout: f
 def start_moto(port: int) -> subprocess.Popen:
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.moto_server", HOST, str(port)],
-        stdout=subprocess.DEVNULL, stderr=open(os.environ.get("MOTO_LOG", os.devnull), "a"),
+        stdout=subprocess.DEVNULL,
+        stderr=open(os.environ.get("MOTO_LOG", os.devnull), "a"),  # noqa: SIM115 (the child's)
     )
     wait_for_port(port, process)
     return process
@@ -85,7 +87,8 @@ def prepare_state(admin_email: str, admin_password: str) -> None:
     db.create_tables()
     settings = get_settings()
     ses = botocore.session.get_session().create_client(
-        "ses", region_name=settings.region, endpoint_url=settings.ses_endpoint)
+        "ses", region_name=settings.region, endpoint_url=settings.ses_endpoint
+    )
     ses.verify_email_identity(EmailAddress=settings.alert_sender)
     users.ensure_admin(admin_email, admin_password)
 
@@ -157,9 +160,12 @@ def main() -> None:
         server = create_api_server(factory, api_port)
         threading.Thread(target=server.serve_forever, name="api", daemon=True).start()
         wait_for_port(api_port)
-        print(f"AutoMart local stack ready: API http://{HOST}:{api_port} "
-              f"(docs at /docs), AWS emulator {emulator_url}, database {backend} "
-              f"at {dynamodb_url}, admin {admin_email}", flush=True)
+        print(
+            f"AutoMart local stack ready: API http://{HOST}:{api_port} "
+            f"(docs at /docs), AWS emulator {emulator_url}, database {backend} "
+            f"at {dynamodb_url}, admin {admin_email}",
+            flush=True,
+        )
         while not stop.wait(0.5):
             if any(child.poll() is not None for child in children):
                 raise SystemExit("an emulator process died; stopping")

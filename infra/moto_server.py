@@ -34,8 +34,13 @@ def serialized(app: Callable[..., Iterable[bytes]]) -> Callable[..., list[bytes]
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
     os.environ.setdefault("MOTO_PORT", str(port))
-    run_simple(host, port, serialized(DomainDispatcherApplication(create_backend_app)),
-               threaded=True, request_handler=MotoRequestHandler)
+    run_simple(
+        host,
+        port,
+        serialized(DomainDispatcherApplication(create_backend_app)),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+    )
 
 
 if __name__ == "__main__":

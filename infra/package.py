@@ -46,8 +46,10 @@ def strip_runtime_packages(zip_path: Path) -> dict[str, int]:
     before = zip_path.stat().st_size
     slim = zip_path.with_suffix(".slim.zip")
     removed = 0
-    with zipfile.ZipFile(zip_path) as source, \
-            zipfile.ZipFile(slim, "w", compression=zipfile.ZIP_DEFLATED) as target:
+    with (
+        zipfile.ZipFile(zip_path) as source,
+        zipfile.ZipFile(slim, "w", compression=zipfile.ZIP_DEFLATED) as target,
+    ):
         for info in source.infolist():
             if runtime_provided(info.filename):
                 removed += 1
@@ -56,8 +58,12 @@ def strip_runtime_packages(zip_path: Path) -> dict[str, int]:
     slim.replace(zip_path)
     with zipfile.ZipFile(zip_path) as result:
         unzipped = sum(info.file_size for info in result.infolist())
-    return {"zip_bytes_before": before, "zip_bytes_after": zip_path.stat().st_size,
-            "unzipped_bytes_after": unzipped, "files_removed": removed}
+    return {
+        "zip_bytes_before": before,
+        "zip_bytes_after": zip_path.stat().st_size,
+        "unzipped_bytes_after": unzipped,
+        "files_removed": removed,
+    }
 
 
 def package(stage: str, out: Path | None = None) -> Path:
@@ -70,20 +76,28 @@ def package(stage: str, out: Path | None = None) -> Path:
         shutil.rmtree(out)
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
     chalice = Path(sys.executable).with_name("chalice")
-    subprocess.run([str(chalice), "package", "--stage", stage, "--merge-template", str(merge),
-                    str(out)], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(chalice), "package", "--stage", stage, "--merge-template", str(merge), str(out)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     sizes = strip_runtime_packages(out / "deployment.zip")
     sizes["seconds"] = round(time.monotonic() - started, 1)
     (out / "package-size.json").write_text(json.dumps(sizes, indent=1) + "\n")
-    print(f"{stage}: {out / 'sam.json'}; deployment.zip {sizes['zip_bytes_before'] / 1e6:.1f} MB"
-          f" -> {sizes['zip_bytes_after'] / 1e6:.1f} MB (boto3/botocore come with the runtime);"
-          f" {sizes['seconds']} s")
+    print(
+        f"{stage}: {out / 'sam.json'}; deployment.zip {sizes['zip_bytes_before'] / 1e6:.1f} MB"
+        f" -> {sizes['zip_bytes_after'] / 1e6:.1f} MB (boto3/botocore come with the runtime);"
+        f" {sizes['seconds']} s"
+    )
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--stage", required=True, choices=sorted(template.STAGES))
     parser.add_argument("--out", type=Path, help="output folder (default build/<stage>)")
     args = parser.parse_args(argv)

@@ -4,7 +4,8 @@ Chalice's policy generator does not see PynamoDB calls, so every permission is d
 function, in the vocabulary tests/botocore_recorder.py records the test suite's calls in:
 
 - ("dynamodb:Query", "table/users/index/by_role"): an action on one table (logical name) or index;
-- ("ssm:GetParameter", "parameter"): the JWT key parameter (template parameter JwtKeysParameterName);
+- ("ssm:GetParameter", "parameter"): the JWT key parameter (template parameter
+  JwtKeysParameterName);
 - ("kms:Decrypt", "ssm-parameter-key"): its KMS key, only through SSM, only for that parameter;
 - ("ses:SendEmail", "identity"): the SES identity (template parameter SesIdentity).
 
@@ -59,7 +60,9 @@ GRANTS: dict[str, set[Grant]] = {
     "jwt_auth": set(_SSM_KEYS),
     # Every route.
     "api_handler": (
-        _bind() | _SSM_KEYS | _LOW_STOCK_CHECK
+        _bind()
+        | _SSM_KEYS
+        | _LOW_STOCK_CHECK
         | _on("users", "GetItem", "PutItem", "UpdateItem", "ConditionCheckItem")
         | _on("users", "Query", index="by_role")
         | _on("user-emails", "GetItem", "PutItem")
@@ -75,8 +78,10 @@ GRANTS: dict[str, set[Grant]] = {
         | _on("purchase-orders", "GetItem", "PutItem", "UpdateItem")
         | _on("purchase-orders", "Query", index="all_purchases")
         | _on("idempotency", "GetItem", "PutItem")
-        | {("dynamodb:BatchGetItem", f"table/{t}")
-           for t in ("users", "products", "sales-orders", "purchase-orders", "idempotency")}
+        | {
+            ("dynamodb:BatchGetItem", f"table/{t}")
+            for t in ("users", "products", "sales-orders", "purchase-orders", "idempotency")
+        }
         # Notifications: list, read, handle; episodes closed by the write that ends them.
         | _on("notifications", "GetItem")
         | _on("notifications", "Query", index="by_status")
@@ -89,27 +94,32 @@ GRANTS: dict[str, set[Grant]] = {
 
 # --- rendering -------------------------------------------------------------------------------
 
+
 def table_resource_name(logical_name: str) -> str:
-    """The CloudFormation logical id of a model's table: "purchase-orders" -> PurchaseOrdersTable."""
+    """The CloudFormation logical id of a model's table: purchase-orders -> PurchaseOrdersTable."""
     return "".join(part.capitalize() for part in logical_name.split("-")) + "Table"
 
 
 def _arn(resource: str) -> Any:
     if resource.startswith("table/"):
-        table, _, index = resource[len("table/"):].partition("/index/")
+        table, _, index = resource[len("table/") :].partition("/index/")
         cfn = table_resource_name(table)
         if index:
             return {"Fn::Sub": f"${{{cfn}.Arn}}/index/{index}"}
         return {"Fn::GetAtt": [cfn, "Arn"]}
     if resource == "parameter":
         # Parameter names start with "/": the ARN is ...:parameter/automart/dev/jwt-keys.
-        return {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}"
-                           ":parameter${JwtKeysParameterName}"}
+        return {
+            "Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}"
+            ":parameter${JwtKeysParameterName}"
+        }
     if resource == "ssm-parameter-key":
         return {"Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"}
     if resource == "identity":
-        return {"Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
-                           ":identity/${SesIdentity}"}
+        return {
+            "Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}"
+            ":identity/${SesIdentity}"
+        }
     raise ValueError(f"no ARN for {resource!r}")
 
 

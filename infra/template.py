@@ -37,10 +37,12 @@ class StageSettings:
 
 
 STAGES = {
-    "dev": StageSettings(throttle_rate=20, throttle_burst=40, log_retention_days=14,
-                         protect_data=False),
-    "prod": StageSettings(throttle_rate=200, throttle_burst=400, log_retention_days=90,
-                          protect_data=True),
+    "dev": StageSettings(
+        throttle_rate=20, throttle_burst=40, log_retention_days=14, protect_data=False
+    ),
+    "prod": StageSettings(
+        throttle_rate=200, throttle_burst=400, log_retention_days=90, protect_data=True
+    ),
 }
 
 
@@ -71,21 +73,36 @@ def functions(stage: str) -> list[Function]:
         if isinstance(resource, models.LambdaFunction):
             name = resource.resource_name
             cfn = "APIHandler" if name == "api_handler" else to_cfn_resource_name(name)
-            found.append(Function(name, cfn, to_cfn_resource_name(resource.role.resource_name),
-                                  to_cfn_resource_name(f"{name}-log-group")))
+            found.append(
+                Function(
+                    name,
+                    cfn,
+                    to_cfn_resource_name(resource.role.resource_name),
+                    to_cfn_resource_name(f"{name}-log-group"),
+                )
+            )
     return sorted(found, key=lambda f: f.name)
 
 
 # --- tables ----------------------------------------------------------------------------------
 
+
 def _keys(schema: list[dict[str, str]]) -> list[dict[str, str]]:
-    return sorted(({"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in schema),
-                  key=lambda k: k["KeyType"] != "HASH")
+    return sorted(
+        ({"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in schema),
+        key=lambda k: k["KeyType"] != "HASH",
+    )
 
 
 def ttl_attribute(model: Any) -> str | None:
-    return next((name for name, attr in model.get_attributes().items()
-                 if type(attr).__name__ == "TTLAttribute"), None)
+    return next(
+        (
+            name
+            for name, attr in model.get_attributes().items()
+            if type(attr).__name__ == "TTLAttribute"
+        ),
+        None,
+    )
 
 
 def table(model: Any, stage: str, prefix: str) -> dict[str, Any]:
@@ -95,21 +112,28 @@ def table(model: Any, stage: str, prefix: str) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "TableName": prefix + model.logical_name,
         "BillingMode": "PAY_PER_REQUEST",
-        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": kind}
-                                 for name, kind in sorted(definitions.items())],
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": kind}
+            for name, kind in sorted(definitions.items())
+        ],
         "KeySchema": _keys(schema["key_schema"]),
         "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
         "SSESpecification": {"SSEEnabled": True},
         "DeletionProtectionEnabled": protect,
         "Tags": [{"Key": "app", "Value": "automart"}, {"Key": "stage", "Value": stage}],
     }
-    for kind, key in (("global_secondary_indexes", "GlobalSecondaryIndexes"),
-                      ("local_secondary_indexes", "LocalSecondaryIndexes")):
-        indexes = [{
-            "IndexName": index["index_name"],
-            "KeySchema": _keys(index["key_schema"]),
-            "Projection": index["projection"],
-        } for index in schema[kind]]
+    for kind, key in (
+        ("global_secondary_indexes", "GlobalSecondaryIndexes"),
+        ("local_secondary_indexes", "LocalSecondaryIndexes"),
+    ):
+        indexes = [
+            {
+                "IndexName": index["index_name"],
+                "KeySchema": _keys(index["key_schema"]),
+                "Projection": index["projection"],
+            }
+            for index in schema[kind]
+        ]
         if indexes:
             properties[key] = indexes
     ttl = ttl_attribute(model)
@@ -123,31 +147,46 @@ def table(model: Any, stage: str, prefix: str) -> dict[str, Any]:
 
 # --- the rest --------------------------------------------------------------------------------
 
+
 def parameters(stage: str) -> dict[str, Any]:
     settings = STAGES[stage]
     return {
         "SesIdentity": {
-            "Type": "String", "MinLength": 3,
+            "Type": "String",
+            "MinLength": 3,
             "Description": "Verified SES identity (domain or address) the alerts are sent from",
         },
         "AlertSender": {
-            "Type": "String", "AllowedPattern": r"^[^@\s]+@[^@\s]+$",
+            "Type": "String",
+            "AllowedPattern": r"^[^@\s]+@[^@\s]+$",
             "Description": "From address of low-stock emails (an address of SesIdentity)",
         },
         "AlertRecipients": {
-            "Type": "String", "Default": "",
+            "Type": "String",
+            "Default": "",
             "Description": "Comma-separated recipients; empty: every active admin",
         },
         "JwtKeysParameterName": {
-            "Type": "String", "Default": f"/automart/{stage}/jwt-keys", "AllowedPattern": "^/.+",
+            "Type": "String",
+            "Default": f"/automart/{stage}/jwt-keys",
+            "AllowedPattern": "^/.+",
             "Description": 'SSM SecureString holding {"current": kid, "keys": {kid: secret}}',
         },
-        "ApiThrottlingRateLimit": {"Type": "Number", "Default": settings.throttle_rate,
-                                   "MinValue": 1, "Description": "Steady requests per second"},
-        "ApiThrottlingBurstLimit": {"Type": "Number", "Default": settings.throttle_burst,
-                                    "MinValue": 1, "Description": "Burst of requests"},
+        "ApiThrottlingRateLimit": {
+            "Type": "Number",
+            "Default": settings.throttle_rate,
+            "MinValue": 1,
+            "Description": "Steady requests per second",
+        },
+        "ApiThrottlingBurstLimit": {
+            "Type": "Number",
+            "Default": settings.throttle_burst,
+            "MinValue": 1,
+            "Description": "Burst of requests",
+        },
         "AlarmTopicArn": {
-            "Type": "String", "Default": "",
+            "Type": "String",
+            "Default": "",
             "Description": "SNS topic notified by the alarms (empty: alarms without actions)",
         },
     }
@@ -160,11 +199,13 @@ def gateway_responses() -> dict[str, Any]:
     AWS::ApiGateway::GatewayResponse resources: the body is part of the deployment SAM creates,
     so they take effect on the first deploy; separate resources need a later redeployment.
     """
+
     def response(status: int | None, body: bytes | str) -> dict[str, Any]:
         text = body.decode() if isinstance(body, bytes) else body
         answer: dict[str, Any] = {
             "responseTemplates": {"application/json": text},
-            "responseParameters": {"gatewayresponse.header.Content-Type": "'application/json'"}}
+            "responseParameters": {"gatewayresponse.header.Content-Type": "'application/json'"},
+        }
         if status is not None:  # the DEFAULT_ ones keep each error's own status
             answer["statusCode"] = str(status)
         return answer
@@ -184,27 +225,47 @@ def gateway_responses() -> dict[str, Any]:
     }
 
 
-ACCESS_LOG_FORMAT = json.dumps({
-    "requestId": "$context.requestId", "ip": "$context.identity.sourceIp",
-    "caller": "$context.authorizer.principalId", "method": "$context.httpMethod",
-    "path": "$context.resourcePath", "status": "$context.status",
-    "latencyMs": "$context.responseLatency", "integrationStatus": "$context.integrationStatus",
-    "error": "$context.error.message", "time": "$context.requestTime",
-}, separators=(",", ":"))
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "caller": "$context.authorizer.principalId",
+        "method": "$context.httpMethod",
+        "path": "$context.resourcePath",
+        "status": "$context.status",
+        "latencyMs": "$context.responseLatency",
+        "integrationStatus": "$context.integrationStatus",
+        "error": "$context.error.message",
+        "time": "$context.requestTime",
+    },
+    separators=(",", ":"),
+)
 
 
-def _alarm(description: str, namespace: str, metric: str, dimensions: list[dict[str, Any]],
-           threshold: int, periods: int = 1) -> dict[str, Any]:
+def _alarm(
+    description: str,
+    namespace: str,
+    metric: str,
+    dimensions: list[dict[str, Any]],
+    threshold: int,
+    periods: int = 1,
+) -> dict[str, Any]:
     actions = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
     return {
         "Type": "AWS::CloudWatch::Alarm",
         "Properties": {
             "AlarmDescription": description,
-            "Namespace": namespace, "MetricName": metric, "Dimensions": dimensions,
-            "Statistic": "Sum", "Period": 300, "EvaluationPeriods": periods,
-            "Threshold": threshold, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "Namespace": namespace,
+            "MetricName": metric,
+            "Dimensions": dimensions,
+            "Statistic": "Sum",
+            "Period": 300,
+            "EvaluationPeriods": periods,
+            "Threshold": threshold,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
             "TreatMissingData": "notBreaching",
-            "AlarmActions": actions, "OKActions": actions,
+            "AlarmActions": actions,
+            "OKActions": actions,
         },
     }
 
@@ -230,9 +291,13 @@ def merge_template(stage: str) -> dict[str, Any]:
         resources[fn.resource] = {"Properties": {"Environment": {"Variables": environment}}}
         # Chalice names the log group after a resource that does not exist for the API handler
         # (${ApiHandler}, the function is APIHandler): name it here, with the stage's retention.
-        resources[fn.log_group] = {"Type": "AWS::Logs::LogGroup", "Properties": {
-            "LogGroupName": {"Fn::Sub": f"/aws/lambda/${{{fn.resource}}}"},
-            "RetentionInDays": settings.log_retention_days}}
+        resources[fn.log_group] = {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {
+                "LogGroupName": {"Fn::Sub": f"/aws/lambda/${{{fn.resource}}}"},
+                "RetentionInDays": settings.log_retention_days,
+            },
+        }
         resources[f"{fn.role}Access"] = {
             "Type": "AWS::IAM::Policy",
             "Properties": {
@@ -242,23 +307,46 @@ def merge_template(stage: str) -> dict[str, Any]:
             },
         }
         resources[f"{fn.resource}ErrorsAlarm"] = _alarm(
-            f"{fn.name}: unhandled errors", "AWS/Lambda", "Errors",
-            [{"Name": "FunctionName", "Value": {"Ref": fn.resource}}], threshold=1)
+            f"{fn.name}: unhandled errors",
+            "AWS/Lambda",
+            "Errors",
+            [{"Name": "FunctionName", "Value": {"Ref": fn.resource}}],
+            threshold=1,
+        )
         resources[f"{fn.resource}ThrottlesAlarm"] = _alarm(
-            f"{fn.name}: throttled invocations", "AWS/Lambda", "Throttles",
-            [{"Name": "FunctionName", "Value": {"Ref": fn.resource}}], threshold=1)
+            f"{fn.name}: throttled invocations",
+            "AWS/Lambda",
+            "Throttles",
+            [{"Name": "FunctionName", "Value": {"Ref": fn.resource}}],
+            threshold=1,
+        )
 
-    resources["ApiAccessLogGroup"] = {"Type": "AWS::Logs::LogGroup", "Properties": {
-        "LogGroupName": {"Fn::Sub": f"/aws/apigateway/automart-{stage}-${{AWS::StackName}}"},
-        "RetentionInDays": settings.log_retention_days}}
+    resources["ApiAccessLogGroup"] = {
+        "Type": "AWS::Logs::LogGroup",
+        "Properties": {
+            "LogGroupName": {"Fn::Sub": f"/aws/apigateway/automart-{stage}-${{AWS::StackName}}"},
+            "RetentionInDays": settings.log_retention_days,
+        },
+    }
     resources["ApiGatewayCloudWatchRole"] = {
         "Type": "AWS::IAM::Role",
         "Properties": {
-            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"},
-                "Action": "sts:AssumeRole"}]},
-            "ManagedPolicyArns": [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/"
-                                              "AmazonAPIGatewayPushToCloudWatchLogs"}],
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "apigateway.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            },
+            "ManagedPolicyArns": [
+                {
+                    "Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/"
+                    "AmazonAPIGatewayPushToCloudWatchLogs"
+                }
+            ],
         },
     }
     # Access logs need the account's API Gateway CloudWatch role (one per account and region;
@@ -267,20 +355,35 @@ def merge_template(stage: str) -> dict[str, Any]:
         "Type": "AWS::ApiGateway::Account",
         "Properties": {"CloudWatchRoleArn": {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}},
     }
-    resources["RestAPI"] = {"DependsOn": ["ApiGatewayAccount"], "Properties": {
-        "DefinitionBody": {"x-amazon-apigateway-gateway-responses": gateway_responses()},
-        "MethodSettings": [{
-            "ResourcePath": "/*", "HttpMethod": "*", "MetricsEnabled": True,
-            "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
-            "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"},
-        }],
-        "AccessLogSetting": {"DestinationArn": {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]},
-                             "Format": ACCESS_LOG_FORMAT},
-    }}
+    resources["RestAPI"] = {
+        "DependsOn": ["ApiGatewayAccount"],
+        "Properties": {
+            "DefinitionBody": {"x-amazon-apigateway-gateway-responses": gateway_responses()},
+            "MethodSettings": [
+                {
+                    "ResourcePath": "/*",
+                    "HttpMethod": "*",
+                    "MetricsEnabled": True,
+                    "ThrottlingRateLimit": {"Ref": "ApiThrottlingRateLimit"},
+                    "ThrottlingBurstLimit": {"Ref": "ApiThrottlingBurstLimit"},
+                }
+            ],
+            "AccessLogSetting": {
+                "DestinationArn": {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]},
+                "Format": ACCESS_LOG_FORMAT,
+            },
+        },
+    }
     resources["Api5xxAlarm"] = _alarm(
-        "API answered 5xx", "AWS/ApiGateway", "5XXError",
-        [{"Name": "ApiName", "Value": config.app_name},
-         {"Name": "Stage", "Value": config.api_gateway_stage}], threshold=5)
+        "API answered 5xx",
+        "AWS/ApiGateway",
+        "5XXError",
+        [
+            {"Name": "ApiName", "Value": config.app_name},
+            {"Name": "Stage", "Value": config.api_gateway_stage},
+        ],
+        threshold=5,
+    )
 
     return {
         "Description": f"AutoMart ({stage}): API, functions, tables, alarms",

@@ -36,12 +36,16 @@ OUTPUT = ROOT / "build" / "recorded-operations.json"
 RECORDED: set[tuple[str | None, str, str]] = set()
 _lock = threading.Lock()
 
-_TRANSACT_WRITE = {"ConditionCheck": "ConditionCheckItem", "Put": "PutItem",
-                   "Update": "UpdateItem", "Delete": "DeleteItem"}
+_TRANSACT_WRITE = {
+    "ConditionCheck": "ConditionCheckItem",
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+}
 
 
 def _table(name: str) -> str:
-    """"automart-test-users" -> "table/users" (the model's logical name)."""
+    """ "automart-test-users" -> "table/users" (the model's logical name)."""
     from chalicelib.store.models import MODELS
 
     logical = [m.logical_name for m in MODELS if name.endswith("-" + m.logical_name)]
@@ -75,10 +79,14 @@ def actions_of(service: str, operation: str, params: dict[str, Any]) -> list[tup
                     out.append((f"dynamodb:{_TRANSACT_WRITE[kind]}", _table(body["TableName"])))
             return out
         if operation == "TransactGetItems":
-            return [("dynamodb:GetItem", _table(item["Get"]["TableName"]))
-                    for item in params.get("TransactItems", [])]
+            return [
+                ("dynamodb:GetItem", _table(item["Get"]["TableName"]))
+                for item in params.get("TransactItems", [])
+            ]
         if operation in ("BatchWriteItem", "BatchGetItem"):
-            return [(f"dynamodb:{operation}", _table(name)) for name in params.get("RequestItems", {})]
+            return [
+                (f"dynamodb:{operation}", _table(name)) for name in params.get("RequestItems", {})
+            ]
         if "TableName" in params:
             resource = _table(params["TableName"])
             if params.get("IndexName"):
@@ -126,5 +134,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     rows = sorted(recorded(), key=lambda row: (row[0] or "", row[1], row[2]))
-    OUTPUT.write_text(json.dumps(
-        [{"function": f, "action": a, "resource": r} for f, a, r in rows], indent=1) + "\n")
+    OUTPUT.write_text(
+        json.dumps([{"function": f, "action": a, "resource": r} for f, a, r in rows], indent=1)
+        + "\n"
+    )

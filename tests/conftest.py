@@ -14,7 +14,14 @@ TEST_ENV = {
 }
 os.environ.update(TEST_ENV)
 # Calls must stay inside moto's in-process mock: no endpoint may point elsewhere.
-for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "DYNAMODB_ENDPOINT", "SES_ENDPOINT",
-             "SSM_ENDPOINT", "JWT_KEYS_PARAMETER", "AWS_PROFILE"):
+for name in (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "DYNAMODB_ENDPOINT",
+    "SES_ENDPOINT",
+    "SSM_ENDPOINT",
+    "JWT_KEYS_PARAMETER",
+    "AWS_PROFILE",
+):
     os.environ.pop(name, None)
 pytest_plugins = ["tests.botocore_recorder"]  # records AWS operations (infra least privilege)

@@ -14,15 +14,22 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("dev", "prod")
 # The test environment (tests/conftest.py) is not the packaging environment.
-_TEST_ONLY = ("TABLE_PREFIX", "JWT_KEYS", "SCRYPT_N", "ALERT_SENDER", "AWS_ACCESS_KEY_ID",
-              "AWS_SECRET_ACCESS_KEY")
+_TEST_ONLY = (
+    "TABLE_PREFIX",
+    "JWT_KEYS",
+    "SCRYPT_N",
+    "ALERT_SENDER",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+)
 
 
 def _package(stage: str) -> Path:
     """What `make package STAGE=<stage>` runs, in a clean environment."""
     env = {k: v for k, v in os.environ.items() if k not in _TEST_ONLY}
-    subprocess.run([sys.executable, "-m", "infra.package", "--stage", stage], cwd=ROOT, env=env,
-                   check=True)
+    subprocess.run(
+        [sys.executable, "-m", "infra.package", "--stage", stage], cwd=ROOT, env=env, check=True
+    )
     return ROOT / "build" / stage
 
 

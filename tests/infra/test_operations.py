@@ -28,8 +28,13 @@ pytestmark = pytest.mark.run_last
 # Calls only tests and their setup make (never a function): creating and emptying tables,
 # verifying the SES sender in moto, storing the JWT keys parameter.
 SETUP_ONLY = {
-    "dynamodb:CreateTable", "dynamodb:UpdateTimeToLive", "dynamodb:Scan", "dynamodb:DeleteItem",
-    "dynamodb:BatchWriteItem", "dynamodb:DescribeTimeToLive", "ses:VerifyEmailIdentity",
+    "dynamodb:CreateTable",
+    "dynamodb:UpdateTimeToLive",
+    "dynamodb:Scan",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DescribeTimeToLive",
+    "ses:VerifyEmailIdentity",
     "ssm:PutParameter",
 }
 
@@ -52,15 +57,19 @@ def tour() -> Iterator[None]:
         db.unbind()
         settings = get_settings()
         boto3.client("ssm", region_name=settings.region).put_parameter(
-            Name=settings.jwt_keys_parameter, Type="SecureString",
-            Value='{"current": "k1", "keys": {"k1": "tour-signing-key-long-enough-for-hs256"}}')
+            Name=settings.jwt_keys_parameter,
+            Type="SecureString",
+            Value='{"current": "k1", "keys": {"k1": "tour-signing-key-long-enough-for-hs256"}}',
+        )
         boto3.client("ses", region_name=settings.region).verify_email_identity(
-            EmailAddress=settings.alert_sender)
+            EmailAddress=settings.alert_sender
+        )
         db.create_tables()
         users.create_user(ADMIN[0], ADMIN[1], "Tour Admin", "admin")
         from app import app
 
         with Client(app, stage_name="local") as client:
+
             def call(method: str, path: str, body: str | None = None, token: str = "") -> int:
                 headers = {"Content-Type": "application/json"}
                 if token:
@@ -70,20 +79,34 @@ def tour() -> Iterator[None]:
             db.unbind()  # the API handler binds its tables itself, as on a cold start
             keys.forget_keys()
             reply = client.http.post(
-                "/auth/login", headers={"Content-Type": "application/json"},
-                body=f'{{"email": "{ADMIN[0]}", "password": "{ADMIN[1]}"}}')
+                "/auth/login",
+                headers={"Content-Type": "application/json"},
+                body=f'{{"email": "{ADMIN[0]}", "password": "{ADMIN[1]}"}}',
+            )
             assert reply.status_code == 200, reply.body
             import json
 
             token = json.loads(reply.body)["access_token"]
             keys.forget_keys()  # the authorizer is its own function: it reads the keys too
             assert call("get", "/auth/me", token=token) == 200
-            assert call("post", "/products", '{"sku": "TOUR-1", "name": "Tour", "price": "1.00",'
-                        ' "stock": 1, "low_stock_threshold": 5}', token) == 201
+            assert (
+                call(
+                    "post",
+                    "/products",
+                    '{"sku": "TOUR-1", "name": "Tour", "price": "1.00",'
+                    ' "stock": 1, "low_stock_threshold": 5}',
+                    token,
+                )
+                == 201
+            )
             db.unbind()  # the scheduled function is another container
             mail.forget_client()
-            client.lambda_.invoke("check_low_stock", client.events.generate_cw_event(
-                source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]))
+            client.lambda_.invoke(
+                "check_low_stock",
+                client.events.generate_cw_event(
+                    source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+                ),
+            )
     db.unbind()
     keys.forget_keys()
     mail.forget_client()
@@ -111,8 +134,9 @@ def test_every_call_a_function_makes_is_granted_to_that_function(tour: None) -> 
     attributed, _ = _by_function()
     for function, calls in attributed.items():
         missing = calls - policies.GRANTS.get(function, set())
-        assert not missing, f"{function} calls these without a grant in infra/policies.py: " \
-                            f"{sorted(missing)}"
+        assert not missing, (
+            f"{function} calls these without a grant in infra/policies.py: {sorted(missing)}"
+        )
 
 
 def test_every_call_of_domain_code_is_granted_to_some_function(tour: None) -> None:

@@ -47,8 +47,11 @@ def expected_table(model: Any) -> dict[str, Any]:
         index_keys, index_types = model_keys(index, index.Meta.attributes)
         types.update(index_types)
         indexes[name] = (index_keys, index.Meta.projection.projection_type)
-    ttl = [attr.attr_name for attr in model.get_attributes().values()
-           if type(attr).__name__ == "TTLAttribute"]
+    ttl = [
+        attr.attr_name
+        for attr in model.get_attributes().values()
+        if type(attr).__name__ == "TTLAttribute"
+    ]
     return {"keys": keys, "types": types, "indexes": indexes, "ttl": ttl[0] if ttl else None}
 
 
@@ -59,10 +62,13 @@ def template_table(properties: dict[str, Any]) -> dict[str, Any]:
     ttl = properties.get("TimeToLiveSpecification")
     return {
         "keys": keys(properties["KeySchema"]),
-        "types": {d["AttributeName"]: d["AttributeType"]
-                  for d in properties["AttributeDefinitions"]},
-        "indexes": {i["IndexName"]: (keys(i["KeySchema"]), i["Projection"]["ProjectionType"])
-                    for i in properties.get("GlobalSecondaryIndexes", [])},
+        "types": {
+            d["AttributeName"]: d["AttributeType"] for d in properties["AttributeDefinitions"]
+        },
+        "indexes": {
+            i["IndexName"]: (keys(i["KeySchema"]), i["Projection"]["ProjectionType"])
+            for i in properties.get("GlobalSecondaryIndexes", [])
+        },
         "ttl": ttl["AttributeName"] if ttl and ttl["Enabled"] else None,
     }
 
@@ -70,16 +76,20 @@ def template_table(properties: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("stage", STAGES)
 def test_cfn_lint_reports_nothing(packaged: dict[str, Path], stage: str) -> None:
     lint = Path(sys.executable).with_name("cfn-lint")
-    result = subprocess.run([str(lint), str(packaged[stage] / "sam.json")], capture_output=True,
-                            text=True, check=False)
+    result = subprocess.run(
+        [str(lint), str(packaged[stage] / "sam.json")], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_every_model_is_a_table_with_the_same_keys_indexes_and_ttl(templates: dict, stage: str
-                                                                    ) -> None:
-    tables = {r["Properties"]["TableName"]: r for r in
-              resources_of(templates[stage], "AWS::DynamoDB::Table").values()}
+def test_every_model_is_a_table_with_the_same_keys_indexes_and_ttl(
+    templates: dict, stage: str
+) -> None:
+    tables = {
+        r["Properties"]["TableName"]: r
+        for r in resources_of(templates[stage], "AWS::DynamoDB::Table").values()
+    }
     assert set(tables) == {PREFIX[stage] + m.logical_name for m in MODELS}
     for model in MODELS:
         resource = tables[PREFIX[stage] + model.logical_name]
@@ -87,7 +97,8 @@ def test_every_model_is_a_table_with_the_same_keys_indexes_and_ttl(templates: di
         assert template_table(properties) == expected_table(model), model.__name__
         assert properties["BillingMode"] == "PAY_PER_REQUEST"
         assert properties["PointInTimeRecoverySpecification"] == {
-            "PointInTimeRecoveryEnabled": True}
+            "PointInTimeRecoveryEnabled": True
+        }
         protected = stage == "prod"
         assert properties["DeletionProtectionEnabled"] is protected
         assert resource["DeletionPolicy"] == ("Retain" if protected else "Delete")
@@ -95,18 +106,26 @@ def test_every_model_is_a_table_with_the_same_keys_indexes_and_ttl(templates: di
 
 def test_ttl_is_on_for_refresh_tokens_and_idempotency_markers(templates: dict) -> None:
     for stage in STAGES:
-        ttl = {r["Properties"]["TableName"]: r["Properties"].get("TimeToLiveSpecification")
-               for r in resources_of(templates[stage], "AWS::DynamoDB::Table").values()}
-        assert ttl[PREFIX[stage] + "refresh-tokens"] == {"AttributeName": "expires_at",
-                                                          "Enabled": True}
-        assert ttl[PREFIX[stage] + "idempotency"] == {"AttributeName": "expires_at",
-                                                       "Enabled": True}
+        ttl = {
+            r["Properties"]["TableName"]: r["Properties"].get("TimeToLiveSpecification")
+            for r in resources_of(templates[stage], "AWS::DynamoDB::Table").values()
+        }
+        assert ttl[PREFIX[stage] + "refresh-tokens"] == {
+            "AttributeName": "expires_at",
+            "Enabled": True,
+        }
+        assert ttl[PREFIX[stage] + "idempotency"] == {
+            "AttributeName": "expires_at",
+            "Enabled": True,
+        }
 
 
 def test_the_local_stack_creates_the_same_tables_from_the_same_models(templates: dict) -> None:
     """db.create_tables() (the local stack) and the template agree on every key and index."""
-    by_name = {r["Properties"]["TableName"].removeprefix("automart-dev-"): r["Properties"]
-               for r in resources_of(templates["dev"], "AWS::DynamoDB::Table").values()}
+    by_name = {
+        r["Properties"]["TableName"].removeprefix("automart-dev-"): r["Properties"]
+        for r in resources_of(templates["dev"], "AWS::DynamoDB::Table").values()
+    }
     reset_settings()
     db.unbind()
     try:
@@ -116,9 +135,11 @@ def test_the_local_stack_creates_the_same_tables_from_the_same_models(templates:
             for model in MODELS:
                 described = client.describe_table(TableName=model.Meta.table_name)["Table"]
                 described["TimeToLiveSpecification"] = {
-                    "AttributeName": client.describe_time_to_live(
-                        TableName=model.Meta.table_name)["TimeToLiveDescription"].get(
-                        "AttributeName"), "Enabled": True}
+                    "AttributeName": client.describe_time_to_live(TableName=model.Meta.table_name)[
+                        "TimeToLiveDescription"
+                    ].get("AttributeName"),
+                    "Enabled": True,
+                }
                 if not described["TimeToLiveSpecification"]["AttributeName"]:
                     del described["TimeToLiveSpecification"]
                 assert template_table(described) == template_table(by_name[model.logical_name])
@@ -143,10 +164,14 @@ def test_no_data_action_is_allowed_on_every_resource(templates: dict, stage: str
     statements = [s for s in _statements(templates[stage]) if s["Effect"] == "Allow"]
     assert statements
     for statement in statements:
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [
-            statement["Action"]]
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [
-            statement["Resource"]]
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        resources = (
+            statement["Resource"]
+            if isinstance(statement["Resource"], list)
+            else [statement["Resource"]]
+        )
         for action in actions:
             assert "*" not in action, statement
             if action.split(":")[0] not in DATA_SERVICES:
@@ -155,14 +180,17 @@ def test_no_data_action_is_allowed_on_every_resource(templates: dict, stage: str
                 assert resource != "*", statement
                 text = json.dumps(resource)
                 if "*" in text:  # only the SSM parameter's KMS key, narrowed by conditions
-                    assert action == "kms:Decrypt" and "kms:ViaService" in json.dumps(
-                        statement["Condition"]) and "PARAMETER_ARN" in json.dumps(
-                        statement["Condition"]), statement
+                    assert (
+                        action == "kms:Decrypt"
+                        and "kms:ViaService" in json.dumps(statement["Condition"])
+                        and "PARAMETER_ARN" in json.dumps(statement["Condition"])
+                    ), statement
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_each_function_has_its_own_role_with_exactly_its_grants(templates: dict, stage: str
-                                                               ) -> None:
+def test_each_function_has_its_own_role_with_exactly_its_grants(
+    templates: dict, stage: str
+) -> None:
     template = templates[stage]
     found = {fn.name: fn for fn in functions(stage)}
     assert set(found) == set(FUNCTIONS) == set(policies.GRANTS)
@@ -171,11 +199,15 @@ def test_each_function_has_its_own_role_with_exactly_its_grants(templates: dict,
         function = template["Resources"][cfn]
         role = function["Properties"]["Role"]["Fn::GetAtt"][0]
         roles.add(role)
-        attached = [r for r in resources_of(template, "AWS::IAM::Policy").values()
-                    if r["Properties"]["Roles"] == [{"Ref": role}]]
+        attached = [
+            r
+            for r in resources_of(template, "AWS::IAM::Policy").values()
+            if r["Properties"]["Roles"] == [{"Ref": role}]
+        ]
         assert len(attached) == 1, name
         assert attached[0]["Properties"]["PolicyDocument"] == policies.policy_document(
-            name, found[name].log_group)
+            name, found[name].log_group
+        )
         # The role's own inline policy only denies (.chalice/policy-guard.json).
         inline = template["Resources"][role]["Properties"]["Policies"]
         assert all(s["Effect"] == "Deny" for p in inline for s in p["PolicyDocument"]["Statement"])
@@ -183,14 +215,22 @@ def test_each_function_has_its_own_role_with_exactly_its_grants(templates: dict,
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_functions_get_parameters_and_own_log_groups_with_retention(templates: dict, stage: str
-                                                                   ) -> None:
+def test_functions_get_parameters_and_own_log_groups_with_retention(
+    templates: dict, stage: str
+) -> None:
     template = templates[stage]
-    assert {"SesIdentity", "AlertSender", "JwtKeysParameterName", "ApiThrottlingRateLimit",
-            "ApiThrottlingBurstLimit"} <= set(template["Parameters"])
+    assert {
+        "SesIdentity",
+        "AlertSender",
+        "JwtKeysParameterName",
+        "ApiThrottlingRateLimit",
+        "ApiThrottlingBurstLimit",
+    } <= set(template["Parameters"])
     groups = resources_of(template, "AWS::Logs::LogGroup").values()
-    names = {json.dumps(g["Properties"]["LogGroupName"]): g["Properties"]["RetentionInDays"]
-             for g in groups}
+    names = {
+        json.dumps(g["Properties"]["LogGroupName"]): g["Properties"]["RetentionInDays"]
+        for g in groups
+    }
     for cfn in FUNCTIONS.values():
         variables = template["Resources"][cfn]["Properties"]["Environment"]["Variables"]
         assert variables["TABLE_PREFIX"] == PREFIX[stage]
@@ -202,7 +242,8 @@ def test_functions_get_parameters_and_own_log_groups_with_retention(templates: d
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_the_api_answers_like_the_local_stack_with_throttling_and_access_logs(
-        templates: dict, stage: str) -> None:
+    templates: dict, stage: str
+) -> None:
     api = templates[stage]["Resources"]["RestAPI"]["Properties"]
     responses = api["DefinitionBody"]["x-amazon-apigateway-gateway-responses"]
     unauthorized = responses["UNAUTHORIZED"]
@@ -211,21 +252,25 @@ def test_the_api_answers_like_the_local_stack_with_throttling_and_access_logs(
     missing = responses["MISSING_AUTHENTICATION_TOKEN"]
     assert missing["statusCode"] == "404"
     assert json.loads(missing["responseTemplates"]["application/json"]) == {
-        "code": "not_found", "message": "No such route"}
+        "code": "not_found",
+        "message": "No such route",
+    }
     assert json.loads(NOT_FOUND_BODY) == {"code": "not_found", "message": "No such route"}
     assert api["MethodSettings"][0]["ThrottlingRateLimit"] == {"Ref": "ApiThrottlingRateLimit"}
     assert api["MethodSettings"][0]["ThrottlingBurstLimit"] == {"Ref": "ApiThrottlingBurstLimit"}
-    assert api["AccessLogSetting"]["DestinationArn"] == {
-        "Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    assert api["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_alarms_watch_api_5xx_and_each_functions_errors_and_throttles(templates: dict, stage: str
-                                                                     ) -> None:
-    alarms = [a["Properties"] for a in
-              resources_of(templates[stage], "AWS::CloudWatch::Alarm").values()]
-    watched = {(a["Namespace"], a["MetricName"], json.dumps(a["Dimensions"][0]["Value"]))
-               for a in alarms}
+def test_alarms_watch_api_5xx_and_each_functions_errors_and_throttles(
+    templates: dict, stage: str
+) -> None:
+    alarms = [
+        a["Properties"] for a in resources_of(templates[stage], "AWS::CloudWatch::Alarm").values()
+    ]
+    watched = {
+        (a["Namespace"], a["MetricName"], json.dumps(a["Dimensions"][0]["Value"])) for a in alarms
+    }
     assert ("AWS/ApiGateway", "5XXError", '"automart"') in watched
     for cfn in FUNCTIONS.values():
         for metric in ("Errors", "Throttles"):
@@ -237,8 +282,7 @@ def test_the_schedule_comes_from_the_app(templates: dict) -> None:
     assert [e["Type"] for e in events.values()] == ["Schedule"]
 
 
-def test_the_bundle_leaves_out_what_the_lambda_runtime_provides(packaged: dict[str, Path]
-                                                               ) -> None:
+def test_the_bundle_leaves_out_what_the_lambda_runtime_provides(packaged: dict[str, Path]) -> None:
     for stage, folder in packaged.items():
         sizes = json.loads((folder / "package-size.json").read_text())
         with zipfile.ZipFile(folder / "deployment.zip") as bundle:

@@ -24,13 +24,16 @@ ADMIN_PASSWORD = "integration-admin-password"
 # Backends the integration suite runs on; each test runs once per backend (one stack each).
 # Both by default, as in `make test` and CI: INTEGRATION_BACKENDS=moto narrows it for a quick run.
 KNOWN_BACKENDS = ("moto", "dynamodb-local")
-BACKENDS = [name.strip() for name in
-            os.environ.get("INTEGRATION_BACKENDS", ",".join(KNOWN_BACKENDS)).split(",")
-            if name.strip()]
+BACKENDS = [
+    name.strip()
+    for name in os.environ.get("INTEGRATION_BACKENDS", ",".join(KNOWN_BACKENDS)).split(",")
+    if name.strip()
+]
 _unknown = sorted(set(BACKENDS) - set(KNOWN_BACKENDS))
 if _unknown:
-    raise pytest.UsageError(f"INTEGRATION_BACKENDS: unknown backend(s) {_unknown}; "
-                            f"choose from {list(KNOWN_BACKENDS)}")
+    raise pytest.UsageError(
+        f"INTEGRATION_BACKENDS: unknown backend(s) {_unknown}; choose from {list(KNOWN_BACKENDS)}"
+    )
 
 
 def free_port() -> int:
@@ -56,16 +59,24 @@ class Http:
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
 
-    def call(self, method: str, path: str, body: Any = None, token: str | None = None,
-             headers: dict[str, str] | None = None, raw: bytes | None = None) -> Reply:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> Reply:
         sent = {"Connection": "close", **(headers or {})}
         if body is not None or raw is not None:
             sent["Content-Type"] = "application/json"
         if token:
             sent["Authorization"] = f"Bearer {token}"
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        response = requests.request(method, self.base_url + path, data=data, headers=sent,
-                                    timeout=30)
+        response = requests.request(
+            method, self.base_url + path, data=data, headers=sent, timeout=30
+        )
         return Reply(response.status_code, response.headers, response.content)
 
     def login(self, email: str, password: str) -> dict[str, Any]:
@@ -102,8 +113,14 @@ def start_stack(backend: str, **extra_env: str) -> Stack:
     }
     for name in ("JWT_KEYS", "TABLE_PREFIX", "SCRYPT_N", "DYNAMODB_ENDPOINT", "SES_ENDPOINT"):
         env.pop(name, None)
-    process = subprocess.Popen([sys.executable, "-m", "infra.local_stack"], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.local_stack"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert process.stdout is not None
     deadline = time.monotonic() + 120
     seen = []
@@ -121,8 +138,9 @@ def start_stack(backend: str, **extra_env: str) -> Stack:
     import tempfile
     import threading
 
-    log = tempfile.NamedTemporaryFile("w", prefix=f"local-stack-{backend}-", suffix=".log",
-                                      delete=False)
+    log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (open for the stack's whole life)
+        "w", prefix=f"local-stack-{backend}-", suffix=".log", delete=False
+    )
     log.writelines(seen)
 
     def drain() -> None:

@@ -19,12 +19,18 @@ def test_health_and_docs(http):
 
 def test_register_login_refresh_logout(http):
     email = f"Shopper-{uuid.uuid4().hex[:8]}@Example.com"
-    reply = http.call("POST", "/auth/register",
-                      {"email": email, "password": "password123", "name": "Shopper"})
+    reply = http.call(
+        "POST", "/auth/register", {"email": email, "password": "password123", "name": "Shopper"}
+    )
     assert reply.status == 201 and reply.json["role"] == "customer"
-    assert http.call("POST", "/auth/register",
-                     {"email": email.upper(), "password": "password123", "name": "x"}
-                     ).json["code"] == "email_taken"
+    assert (
+        http.call(
+            "POST",
+            "/auth/register",
+            {"email": email.upper(), "password": "password123", "name": "x"},
+        ).json["code"]
+        == "email_taken"
+    )
     tokens = http.login(email.lower(), "password123")
     assert tokens["token_type"] == "Bearer" and tokens["expires_in"] == 900
     me = http.call("GET", "/auth/me", token=tokens["access_token"])
@@ -35,8 +41,12 @@ def test_register_login_refresh_logout(http):
     reused = http.call("POST", "/auth/refresh", {"refresh_token": tokens["refresh_token"]})
     assert reused.status == 401
     new = rotated.json
-    assert http.call("POST", "/auth/logout", {"refresh_token": new["refresh_token"]},
-                     new["access_token"]).status == 204
+    assert (
+        http.call(
+            "POST", "/auth/logout", {"refresh_token": new["refresh_token"]}, new["access_token"]
+        ).status
+        == 204
+    )
     assert http.call("POST", "/auth/refresh", {"refresh_token": new["refresh_token"]}).status == 401
 
 
@@ -60,16 +70,19 @@ def test_a_products_life(http, admin):
     patched = http.call("PATCH", f"/products/{sku}", {"stock": 4, "price": "20.5"}, admin)
     assert patched.status == 200 and patched.json["price"] == "20.50"
     ledger = http.call("GET", f"/products/{sku}/movements", token=staff).json["items"]
-    assert [(m["kind"], m["quantity_change"]) for m in ledger] == [("adjustment", -8),
-                                                                  ("initial", 12)]
+    assert [(m["kind"], m["quantity_change"]) for m in ledger] == [
+        ("adjustment", -8),
+        ("initial", 12),
+    ]
     assert http.call("DELETE", f"/products/{sku}", token=admin).status == 204
     assert http.call("GET", f"/products/{sku}", token=admin).status == 404
 
 
 def test_bad_input_is_400_not_500(http, admin):
     assert http.call("POST", "/products", raw=b"{nope", token=admin).json["code"] == "invalid_json"
-    reply = http.call("POST", "/products", {"sku": "x", "name": "n", "price": "1", "colour": 1},
-                      admin)
+    reply = http.call(
+        "POST", "/products", {"sku": "x", "name": "n", "price": "1", "colour": 1}, admin
+    )
     assert reply.status == 400 and reply.json["details"][0]["field"] == "colour"
     assert http.call("GET", "/products?cursor=garbage", token=admin).status == 400
 

@@ -12,8 +12,13 @@ from tests.integration.conftest import new_user
 
 def make_product(http, admin, stock: int, price: str = "2.50", threshold: int = 0) -> str:
     sku = f"ORD-{uuid.uuid4().hex[:10]}"
-    body = {"sku": sku, "name": f"Item {sku}", "price": price, "stock": stock,
-            "low_stock_threshold": threshold}
+    body = {
+        "sku": sku,
+        "name": f"Item {sku}",
+        "price": price,
+        "stock": stock,
+        "low_stock_threshold": threshold,
+    }
     assert http.call("POST", "/products", body, admin).status == 201
     return sku
 
@@ -37,15 +42,30 @@ def test_order_life_over_http(http, admin):
     sku = make_product(http, admin, stock=10, price="19.99")
     customer_id, customer = new_user(http, admin, "customer")
     _, other = new_user(http, admin, "customer")
-    order = http.call("POST", "/sales-orders", {"items": [{"sku": sku, "quantity": 3}]},
-                      customer, headers={"Idempotency-Key": "order-1"})
+    order = http.call(
+        "POST",
+        "/sales-orders",
+        {"items": [{"sku": sku, "quantity": 3}]},
+        customer,
+        headers={"Idempotency-Key": "order-1"},
+    )
     assert order.status == 201 and order.json["total"] == "59.97"
     assert order.json["customer"]["id"] == customer_id
-    replay = http.call("POST", "/sales-orders", {"items": [{"sku": sku, "quantity": 3}]},
-                       customer, headers={"Idempotency-Key": "order-1"})
+    replay = http.call(
+        "POST",
+        "/sales-orders",
+        {"items": [{"sku": sku, "quantity": 3}]},
+        customer,
+        headers={"Idempotency-Key": "order-1"},
+    )
     assert replay.status == 200 and replay.json["id"] == order.json["id"]
-    reused = http.call("POST", "/sales-orders", {"items": [{"sku": sku, "quantity": 4}]},
-                       customer, headers={"Idempotency-Key": "order-1"})
+    reused = http.call(
+        "POST",
+        "/sales-orders",
+        {"items": [{"sku": sku, "quantity": 4}]},
+        customer,
+        headers={"Idempotency-Key": "order-1"},
+    )
     assert reused.status == 409 and reused.json["code"] == "idempotency_key_reused"
     assert stock_of(http, admin, sku) == 7
     assert http.call("GET", f"/sales-orders/{order.json['id']}", token=other).status == 404
@@ -61,8 +81,9 @@ def test_200_concurrent_orders_from_16_clients_sell_exactly_the_stock(http, admi
     buyers = [new_user(http, admin, "customer")[1] for _ in range(16)]
 
     def buy(n: int) -> int:
-        return http.call("POST", "/sales-orders", {"items": [{"sku": sku, "quantity": 1}]},
-                         buyers[n % 16]).status
+        return http.call(
+            "POST", "/sales-orders", {"items": [{"sku": sku, "quantity": 1}]}, buyers[n % 16]
+        ).status
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         statuses = Counter(pool.map(buy, range(200)))
@@ -88,8 +109,7 @@ def test_mixed_purchases_sales_and_cancellations_keep_the_ledger(http, admin):
     def act(n: int) -> int:
         kind = n % 3
         if kind == 0:
-            body = {"sku": rng.choice(skus), "quantity": rng.randint(1, 5),
-                    "supplier_name": "Acme"}
+            body = {"sku": rng.choice(skus), "quantity": rng.randint(1, 5), "supplier_name": "Acme"}
             return http.call("POST", "/purchase-orders", body, staff).status
         if kind == 1:
             lines = [{"sku": s, "quantity": rng.randint(1, 6)} for s in rng.sample(skus, 2)]

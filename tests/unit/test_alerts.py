@@ -41,22 +41,32 @@ def adjust(sku: str, stock: int) -> Product:
 def raw_product(sku: str, stock: int, threshold: int = 5) -> Product:
     """A product as a bulk import writes it: no ledger, no episode opened."""
     now = clock.iso()
-    return Product(sku=sku, name=f"Name of {sku}", price=Decimal("1.00"), stock=stock,
-                   low_stock_threshold=threshold, headroom=stock - threshold,
-                   alert_shard=products.alert_shard(sku), incarnation=clock.new_id(),
-                   created_at=now, updated_at=now)
+    return Product(
+        sku=sku,
+        name=f"Name of {sku}",
+        price=Decimal("1.00"),
+        stock=stock,
+        low_stock_threshold=threshold,
+        headroom=stock - threshold,
+        alert_shard=products.alert_shard(sku),
+        incarnation=clock.new_id(),
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def raw_stock(sku: str, stock: int) -> None:
     """Change stock without the episode bookkeeping (a write that failed half-way)."""
     product = Product.get(sku, consistent_read=True)
-    product.update([Product.stock.set(stock),
-                    Product.headroom.set(stock - product.low_stock_threshold)])
+    product.update(
+        [Product.stock.set(stock), Product.headroom.set(stock - product.low_stock_threshold)]
+    )
 
 
 def of_sku(sku: str) -> list[Notification]:
-    return sorted((n for n in Notification.scan(consistent_read=True) if n.sku == sku),
-                  key=lambda n: n.id)
+    return sorted(
+        (n for n in Notification.scan(consistent_read=True) if n.sku == sku), key=lambda n: n.id
+    )
 
 
 def pending_ids() -> set[str]:
@@ -89,6 +99,7 @@ def run_together(*jobs: Callable[[], Any]) -> list[Any]:
 
 # ---- episodes and the check ------------------------------------------------------------------
 
+
 def test_stock_equal_to_threshold_is_not_low(admin: str) -> None:
     add("EDGE", stock=5, threshold=5)
     assert run_check() == {"low_stock": 0, "created": 0, "emailed": 0}
@@ -113,7 +124,9 @@ def test_check_opens_a_missing_episode_once_however_often_it_runs(admin: str) ->
     assert AlertState.get("BULK").notification_id == notification.id
 
 
-def test_concurrent_checks_create_one_notification_per_product(admin: str, atomic_moto: None) -> None:
+def test_concurrent_checks_create_one_notification_per_product(
+    admin: str, atomic_moto: None
+) -> None:
     skus = [f"RACE-{i}" for i in range(8)]
     with Product.batch_write() as batch:
         for sku in skus:
@@ -124,10 +137,13 @@ def test_concurrent_checks_create_one_notification_per_product(admin: str, atomi
     for sku in skus:
         assert len(of_sku(sku)) == 1
     assert Counter(sku for m in sent() for sku in skus if f"<td>{sku}</td>" in m.body) == {
-        sku: 1 for sku in skus}
+        sku: 1 for sku in skus
+    }
 
 
-def test_check_racing_adjustments_gives_one_notification_per_episode(admin: str, atomic_moto: None) -> None:
+def test_check_racing_adjustments_gives_one_notification_per_episode(
+    admin: str, atomic_moto: None
+) -> None:
     skus = [f"ADJ-{i}" for i in range(4)]
     for sku in skus:
         add(sku, stock=10)
@@ -214,6 +230,7 @@ def test_close_episode_after_handling_keeps_it_hidden(admin: str) -> None:
 
 # ---- the email -------------------------------------------------------------------------------
 
+
 def test_one_email_per_check_lists_the_new_notifications(ses: None) -> None:
     _, first_admin = make_user("admin")
     off_id, _ = make_user("admin")
@@ -249,8 +266,10 @@ def test_text_body_lists_sku_name_stock_and_threshold(ses: None) -> None:
     # The check passes the products it just read: the email shows their current stock.
     current = Product.get("TXT")
     current.stock = 0
-    assert "TXT | Name of TXT | 0 | 7 | open" in digest.compose(
-        [notification], {"TXT": current}, ("ops@example.com",)).text
+    assert (
+        "TXT | Name of TXT | 0 | 7 | open"
+        in digest.compose([notification], {"TXT": current}, ("ops@example.com",)).text
+    )
 
 
 def test_configured_recipients_replace_the_admins(ses: None, monkeypatch: Any) -> None:
@@ -320,7 +339,9 @@ def test_concurrent_checks_email_each_notification_once(admin: str, atomic_moto:
 
     results = run_together(*[lambda: digest.send_pending({})] * 4)
     assert sum(results) == 12
-    counts = Counter(f"MAIL-{i}" for m in sent() for i in range(12) if f"<td>MAIL-{i}</td>" in m.body)
+    counts = Counter(
+        f"MAIL-{i}" for m in sent() for i in range(12) if f"<td>MAIL-{i}</td>" in m.body
+    )
     assert counts == {f"MAIL-{i}": 1 for i in range(12)}
     assert len(sent()) == sum(1 for r in results if r)  # one email per check that sent any
 

@@ -39,9 +39,15 @@ def emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 def test_mail_goes_to_the_configured_endpoint_and_reads_back(emulator: str) -> None:
     mail.client().verify_email_identity(EmailAddress="alerts@example.com")
-    message_id = mail.send(mail.Email("alerts@example.com", ("ops@example.com",),
-                                      "Low stock: 1 product below threshold",
-                                      "A-1 | Anvil | 0 | 5 | open\n", "<td>A-1</td>"))
+    message_id = mail.send(
+        mail.Email(
+            "alerts@example.com",
+            ("ops@example.com",),
+            "Low stock: 1 product below threshold",
+            "A-1 | Anvil | 0 | 5 | open\n",
+            "<td>A-1</td>",
+        )
+    )
     [email] = [m for m in read_local_emails(emulator) if m.get("id") == message_id]
     assert email["subject"].startswith("Low stock")
     assert email["destinations"]["ToAddresses"] == ["ops@example.com"]

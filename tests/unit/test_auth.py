@@ -40,6 +40,7 @@ def assert_error(reply, status: int, code: str) -> None:
 
 # ---- register -----------------------------------------------------------------------------------
 
+
 def test_register_creates_a_customer(api):
     reply = register(api, email="Jane.Doe@Example.COM")
     assert reply.status == 201, reply.json
@@ -68,8 +69,14 @@ def test_register_password_length(api, length, status):
     assert reply.status == status, reply.json
 
 
-@pytest.mark.parametrize("email", ["user@example.test", "o'brien+tag@sub.example.co.uk",
-                                   "\u00fc\u00f1\u00ee@b\u00fccher.example"])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "user@example.test",
+        "o'brien+tag@sub.example.co.uk",
+        "\u00fc\u00f1\u00ee@b\u00fccher.example",
+    ],
+)
 def test_register_accepts_syntactically_valid_addresses(api, email):
     reply = register(api, email=email)
     assert reply.status == 201, reply.json
@@ -77,8 +84,9 @@ def test_register_accepts_syntactically_valid_addresses(api, email):
 
 
 def test_register_rejects_missing_fields_and_empty_name(api):
-    assert_error(api.call("POST", "/auth/register", {"email": "a@example.com"}), 400,
-                 "validation_error")
+    assert_error(
+        api.call("POST", "/auth/register", {"email": "a@example.com"}), 400, "validation_error"
+    )
     assert_error(register(api, name=""), 400, "validation_error")
 
 
@@ -88,6 +96,7 @@ def test_register_duplicate_email_case_insensitive(api):
 
 
 # ---- login --------------------------------------------------------------------------------------
+
 
 def test_login_returns_tokens(api, aws):
     _, email = make_user("customer")
@@ -182,6 +191,7 @@ def test_a_successful_login_resets_the_count(api, aws, frozen):
 
 # ---- refresh and logout -------------------------------------------------------------------------
 
+
 def refresh(api: Api, token: str):
     return api.call("POST", "/auth/refresh", {"refresh_token": token})
 
@@ -225,8 +235,9 @@ def test_deactivated_user_cannot_refresh(api, tokens):
 def test_logout_revokes_the_refresh_token(api, aws):
     _, email = make_user("staff")
     session = api.login(email, PASSWORD)
-    reply = api.call("POST", "/auth/logout", {"refresh_token": session["refresh_token"]},
-                     session["access_token"])
+    reply = api.call(
+        "POST", "/auth/logout", {"refresh_token": session["refresh_token"]}, session["access_token"]
+    )
     assert reply.status == 204 and not reply.body
     assert_error(refresh(api, session["refresh_token"]), 401, "unauthorized")
 
@@ -236,8 +247,12 @@ def test_logout_cannot_revoke_someone_elses_token(api, aws):
     _, bob = make_user("customer")
     alice_session = api.login(alice, PASSWORD)
     bob_session = api.login(bob, PASSWORD)
-    reply = api.call("POST", "/auth/logout", {"refresh_token": alice_session["refresh_token"]},
-                     bob_session["access_token"])
+    reply = api.call(
+        "POST",
+        "/auth/logout",
+        {"refresh_token": alice_session["refresh_token"]},
+        bob_session["access_token"],
+    )
     assert reply.status == 204
     assert refresh(api, alice_session["refresh_token"]).status == 200
 
@@ -260,14 +275,26 @@ SECRET = "unit-test-signing-key-that-is-long-enough-32b"  # tests/conftest.py JW
 
 def claims(**overrides: object) -> dict:
     now = int(time.time())
-    base = {"iss": "automart", "aud": "automart-api", "sub": "01HUSER", "role": "admin",
-            "iat": now, "exp": now + 600, "jti": "abc", "typ": "access"}
+    base = {
+        "iss": "automart",
+        "aud": "automart-api",
+        "sub": "01HUSER",
+        "role": "admin",
+        "iat": now,
+        "exp": now + 600,
+        "jti": "abc",
+        "typ": "access",
+    }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
 
 
-def forge(payload: dict | None = None, key: str = SECRET, algorithm: str = "HS256",
-          kid: str | None = "local") -> str:
+def forge(
+    payload: dict | None = None,
+    key: str = SECRET,
+    algorithm: str = "HS256",
+    kid: str | None = "local",
+) -> str:
     headers = {"kid": kid} if kid is not None else {}
     with warnings.catch_warnings():  # HS384/HS512 with our 45-byte key: PyJWT warns, rightly
         warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
@@ -306,16 +333,30 @@ def assert_unauthorized(api: Api, header: str | None) -> None:
 def test_a_forged_token_with_this_shape_is_accepted(api, aws):
     # The control for the attacks below: the same forging path gives a working token.
     user_id, _ = make_user("admin")
-    for token in (forge(claims(sub=user_id)),
-                  hand_signed({"alg": "HS256", "kid": "local"}, claims(sub=user_id))):
+    for token in (
+        forge(claims(sub=user_id)),
+        hand_signed({"alg": "HS256", "kid": "local"}, claims(sub=user_id)),
+    ):
         reply = api.call("GET", "/auth/me", headers={"Authorization": f"Bearer {token}"})
         assert reply.status == 200 and reply.json["id"] == user_id
 
 
-@pytest.mark.parametrize("header", [
-    None, "", "Bearer", "Bearer ", "Bearer    ", "Basic dXNlcjpwYXNz", "Token abc",
-    "Bearer not-a-jwt", "Bearer a.b.c", "Bearer ....", "Bearer \u00e9\u00e9.\u00e9.x",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer ",
+        "Bearer    ",
+        "Basic dXNlcjpwYXNz",
+        "Token abc",
+        "Bearer not-a-jwt",
+        "Bearer a.b.c",
+        "Bearer ....",
+        "Bearer \u00e9\u00e9.\u00e9.x",
+    ],
+)
 def test_missing_or_malformed_header(api, aws, header):
     assert_unauthorized(api, header)
 
@@ -345,8 +386,9 @@ ATTACKS = {
     "unknown role": lambda: forge(claims(role="superadmin")),
     "role list": lambda: forge(claims(role=["admin"])),
     "numeric sub": lambda: forge(claims(sub=12345)),
-    "issued in the future": lambda: forge(claims(iat=int(time.time()) + 3600,
-                                                 exp=int(time.time()) + 7200)),
+    "issued in the future": lambda: forge(
+        claims(iat=int(time.time()) + 3600, exp=int(time.time()) + 7200)
+    ),
 }
 
 

@@ -26,10 +26,13 @@ from tests.unit.test_sales_orders import (
 PURCHASES = "/purchase-orders"
 
 
-def fake_error(code: str, status: int = 400, reasons: list[str] | None = None
-               ) -> tuple[AWSResponse, dict]:
-    parsed: dict[str, Any] = {"Error": {"Code": code, "Message": f"injected {code}"},
-                              "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}}}
+def fake_error(
+    code: str, status: int = 400, reasons: list[str] | None = None
+) -> tuple[AWSResponse, dict]:
+    parsed: dict[str, Any] = {
+        "Error": {"Code": code, "Message": f"injected {code}"},
+        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}},
+    }
     if reasons is not None:
         parsed["CancellationReasons"] = [{"Code": reason} for reason in reasons]
     return AWSResponse("https://dynamodb.injected", status, {}, None), parsed
@@ -38,8 +41,10 @@ def fake_error(code: str, status: int = 400, reasons: list[str] | None = None
 def conflict(params: dict) -> tuple[AWSResponse, dict]:
     """TransactionCanceledException whose first item met a concurrent transaction."""
     items = json.loads(params["body"])["TransactItems"]
-    return fake_error("TransactionCanceledException",
-                      reasons=["TransactionConflict"] + ["None"] * (len(items) - 1))
+    return fake_error(
+        "TransactionCanceledException",
+        reasons=["TransactionConflict"] + ["None"] * (len(items) - 1),
+    )
 
 
 def throttled(_: dict) -> tuple[AWSResponse, dict]:
@@ -53,9 +58,14 @@ def read_throttled(_: dict) -> tuple[AWSResponse, dict]:
 def nothing_processed(params: dict) -> tuple[AWSResponse, dict]:
     """A BatchGetItem answer that leaves every key unprocessed (DynamoDB may, under load)."""
     request = json.loads(params["body"])["RequestItems"]
-    return (AWSResponse("https://dynamodb.injected", 200, {}, None),
-            {"Responses": {}, "UnprocessedKeys": request,
-             "ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": {}}})
+    return (
+        AWSResponse("https://dynamodb.injected", 200, {}, None),
+        {
+            "Responses": {},
+            "UnprocessedKeys": request,
+            "ResponseMetadata": {"HTTPStatusCode": 200, "HTTPHeaders": {}},
+        },
+    )
 
 
 class Faults:
@@ -106,8 +116,9 @@ def faults(api: Any) -> Any:
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the jittered sleeps, but tiny: the tests count attempts, not seconds."""
     real = db.with_retries
-    monkeypatch.setattr(db, "with_retries",
-                        lambda op, attempts=5, base_delay=0.02: real(op, attempts, 0.001))
+    monkeypatch.setattr(
+        db, "with_retries", lambda op, attempts=5, base_delay=0.02: real(op, attempts, 0.001)
+    )
 
 
 def orders_listed(api: Any, token: str) -> list[dict]:

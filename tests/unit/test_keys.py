@@ -32,8 +32,9 @@ def ssm(monkeypatch):
 
         def publish(current: str, *kids: str) -> None:
             ring = {"current": current, "keys": {kid: SECRETS[kid] for kid in kids}}
-            client.put_parameter(Name=PARAMETER, Value=json.dumps(ring), Type="SecureString",
-                                 Overwrite=True)
+            client.put_parameter(
+                Name=PARAMETER, Value=json.dumps(ring), Type="SecureString", Overwrite=True
+            )
 
         yield publish
     reset_settings()
@@ -83,9 +84,12 @@ def test_rotation_keeps_tokens_of_a_listed_key(ssm, reads):
 
 def test_a_token_with_the_right_kid_but_another_keys_secret_fails(ssm):
     ssm(NEW, NEW, OLD)
-    forged = jwt.encode(jwt.decode(tokens.issue_access_token("u", "admin"),
-                                   options={"verify_signature": False}),
-                        SECRETS[OLD], algorithm="HS256", headers={"kid": NEW})
+    forged = jwt.encode(
+        jwt.decode(tokens.issue_access_token("u", "admin"), options={"verify_signature": False}),
+        SECRETS[OLD],
+        algorithm="HS256",
+        headers={"kid": NEW},
+    )
     with pytest.raises(tokens.InvalidToken):
         tokens.verify_access_token(forged)
 
@@ -135,17 +139,27 @@ def test_the_work_factor_is_read_from_the_hash(monkeypatch):
         reset_settings()
 
 
-@pytest.mark.parametrize("stored", ["", "plain", "scrypt$1024$abc", "scrypt$x$AAAA$AAAA",
-                                    "scrypt$1000$AAAA$AAAA", "scrypt$1024$!!$!!",
-                                    "bcrypt$2b$12$abc"])
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "",
+        "plain",
+        "scrypt$1024$abc",
+        "scrypt$x$AAAA$AAAA",
+        "scrypt$1000$AAAA$AAAA",
+        "scrypt$1024$!!$!!",
+        "bcrypt$2b$12$abc",
+    ],
+)
 def test_malformed_hashes_never_verify(stored):
     assert passwords.verify_password("anything", stored) is False
 
 
 def test_comparison_is_constant_time():
     stored = passwords.hash_password("pw-12345")
-    with mock.patch.object(passwords.hmac, "compare_digest",
-                           wraps=passwords.hmac.compare_digest) as compare:
+    with mock.patch.object(
+        passwords.hmac, "compare_digest", wraps=passwords.hmac.compare_digest
+    ) as compare:
         assert passwords.verify_password("pw-12345", stored)
         assert not passwords.verify_password("other-pw", stored)
     assert compare.call_count == 2

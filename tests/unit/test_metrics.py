@@ -19,16 +19,26 @@ def _json(text: str) -> dict | None:
 
 def test_orders_and_rejections_are_counted(api, tokens, capsys):
     admin = tokens["admin"]
-    api.call("POST", "/products", {"sku": "M-1", "name": "Metered", "price": "1.00", "stock": 1},
-             admin)
+    api.call(
+        "POST", "/products", {"sku": "M-1", "name": "Metered", "price": "1.00", "stock": 1}, admin
+    )
     capsys.readouterr()
-    assert api.call("POST", "/sales-orders", {"items": [{"sku": "M-1", "quantity": 1}]},
-                    tokens["customer"]).status == 201
-    assert api.call("POST", "/sales-orders", {"items": [{"sku": "M-1", "quantity": 1}]},
-                    tokens["customer"]).status == 409
+    assert (
+        api.call(
+            "POST", "/sales-orders", {"items": [{"sku": "M-1", "quantity": 1}]}, tokens["customer"]
+        ).status
+        == 201
+    )
+    assert (
+        api.call(
+            "POST", "/sales-orders", {"items": [{"sku": "M-1", "quantity": 1}]}, tokens["customer"]
+        ).status
+        == 409
+    )
     lines = emf_lines(capsys.readouterr().out)
-    names = [(m["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], m.get("code"))
-             for m in lines]
+    names = [
+        (m["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"], m.get("code")) for m in lines
+    ]
     assert ("OrdersCreated", None) in names
     assert ("Rejections", "insufficient_stock") in names
     assert all(line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "AutoMart" for line in lines)
@@ -36,13 +46,23 @@ def test_orders_and_rejections_are_counted(api, tokens, capsys):
 
 def test_low_stock_alerts_and_emails_are_counted(api, tokens, capsys, ses):
     admin = tokens["admin"]
-    api.call("POST", "/products", {"sku": "M-2", "name": "Metered", "price": "1.00", "stock": 6,
-                                   "low_stock_threshold": 5}, admin)
+    api.call(
+        "POST",
+        "/products",
+        {"sku": "M-2", "name": "Metered", "price": "1.00", "stock": 6, "low_stock_threshold": 5},
+        admin,
+    )
     capsys.readouterr()
-    assert api.call("POST", "/sales-orders", {"items": [{"sku": "M-2", "quantity": 2}]},
-                    tokens["customer"]).status == 201
+    assert (
+        api.call(
+            "POST", "/sales-orders", {"items": [{"sku": "M-2", "quantity": 2}]}, tokens["customer"]
+        ).status
+        == 201
+    )
     assert api.call("POST", "/notifications/check", token=admin).json["emailed"] == 1
-    names = [m["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]
-             for m in emf_lines(capsys.readouterr().out)]
+    names = [
+        m["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]
+        for m in emf_lines(capsys.readouterr().out)
+    ]
     assert names.count("LowStockAlerts") == 1  # opened by the sale, not again by the check
     assert names.count("EmailsSent") == 1

@@ -11,13 +11,33 @@ from tests.unit.conftest import Api, sent
 
 pytestmark = pytest.mark.usefixtures("ses")
 
-NOTIFICATION_FIELDS = {"id", "sku", "product_name", "message", "stock", "threshold", "status",
-                       "created_at", "resolved_at", "emailed_at"}
+NOTIFICATION_FIELDS = {
+    "id",
+    "sku",
+    "product_name",
+    "message",
+    "stock",
+    "threshold",
+    "status",
+    "created_at",
+    "resolved_at",
+    "emailed_at",
+}
 
 
 def new_product(api: Api, admin: str, sku: str, stock: int, threshold: int = 5) -> None:
-    reply = api.call("POST", "/products", {"sku": sku, "name": f"Name of {sku}", "price": "2.50",
-                                           "stock": stock, "low_stock_threshold": threshold}, admin)
+    reply = api.call(
+        "POST",
+        "/products",
+        {
+            "sku": sku,
+            "name": f"Name of {sku}",
+            "price": "2.50",
+            "stock": stock,
+            "low_stock_threshold": threshold,
+        },
+        admin,
+    )
     assert reply.status == 201, reply.json
 
 
@@ -38,8 +58,12 @@ def for_sku(api: Api, admin: str, sku: str) -> list[dict[str, Any]]:
 
 def test_roles(api: Api, tokens: dict[str, str]) -> None:
     some_id = "01J0000000000000000000000A"
-    routes = [("GET", "/notifications"), ("GET", f"/notifications/{some_id}"),
-              ("DELETE", f"/notifications/{some_id}"), ("POST", "/notifications/check")]
+    routes = [
+        ("GET", "/notifications"),
+        ("GET", f"/notifications/{some_id}"),
+        ("DELETE", f"/notifications/{some_id}"),
+        ("POST", "/notifications/check"),
+    ]
     for method, path in routes:
         assert api.call(method, path).status == 401, path
         assert api.call(method, path, token="not.a.token").status == 401, path
@@ -54,8 +78,13 @@ def test_a_low_product_shows_an_open_notification(api: Api, tokens: dict[str, st
     new_product(api, admin, "LOW-1", stock=2, threshold=4)
     [item] = listed(api, admin)
     assert set(item) == NOTIFICATION_FIELDS
-    assert (item["sku"], item["product_name"], item["stock"], item["threshold"], item["status"]) \
-        == ("LOW-1", "Name of LOW-1", 2, 4, "open")
+    assert (
+        item["sku"],
+        item["product_name"],
+        item["stock"],
+        item["threshold"],
+        item["status"],
+    ) == ("LOW-1", "Name of LOW-1", 2, 4, "open")
     assert item["created_at"].endswith("Z") and item["resolved_at"] is None
     assert item["emailed_at"] is None
     assert "LOW-1" in item["message"]
@@ -98,8 +127,11 @@ def test_status_filter_newest_first_and_pages(api: Api, tokens: dict[str, str]) 
     for query in ("", "status=open&"):
         seen, cursor = [], None
         while True:
-            reply = api.call("GET", f"/notifications?{query}limit=2"
-                             + (f"&cursor={cursor}" if cursor else ""), token=admin)
+            reply = api.call(
+                "GET",
+                f"/notifications?{query}limit=2" + (f"&cursor={cursor}" if cursor else ""),
+                token=admin,
+            )
             assert reply.status == 200, reply.json
             seen += [n["sku"] for n in reply.json["items"]]
             cursor = reply.json["next_cursor"]
@@ -140,8 +172,9 @@ def test_sale_opens_and_purchase_resolves(api: Api, tokens: dict[str, str]) -> N
     assert (item["status"], item["stock"]) == ("open", 4)
     api.call("POST", "/sales-orders", {"items": [{"sku": "S-1", "quantity": 2}]}, admin)
     assert len(for_sku(api, admin, "S-1")) == 1  # lower still: the same episode
-    reply = api.call("POST", "/purchase-orders",
-                     {"sku": "S-1", "quantity": 3, "supplier_name": "Acme"}, admin)
+    reply = api.call(
+        "POST", "/purchase-orders", {"sku": "S-1", "quantity": 3, "supplier_name": "Acme"}, admin
+    )
     assert reply.status == 201, reply.json
     [item] = for_sku(api, admin, "S-1")
     assert item["status"] == "resolved" and item["resolved_at"]
@@ -159,15 +192,17 @@ def test_cancellation_resolves(api: Api, tokens: dict[str, str]) -> None:
 def test_purchase_reversal_starts_a_new_episode(api: Api, tokens: dict[str, str]) -> None:
     admin = tokens["admin"]
     new_product(api, admin, "R-1", stock=1)
-    purchase = api.call("POST", "/purchase-orders",
-                        {"sku": "R-1", "quantity": 10, "supplier_name": "Acme"}, admin)
+    purchase = api.call(
+        "POST", "/purchase-orders", {"sku": "R-1", "quantity": 10, "supplier_name": "Acme"}, admin
+    )
     assert api.call("DELETE", f"/purchase-orders/{purchase.json['id']}", token=admin).status == 204
     api.call("POST", "/notifications/check", token=admin)
     assert [n["status"] for n in for_sku(api, admin, "R-1")] == ["open", "resolved"]
 
 
-def test_sales_racing_checks_give_one_notification(api: Api, tokens: dict[str, str],
-                                                   atomic_moto: None) -> None:
+def test_sales_racing_checks_give_one_notification(
+    api: Api, tokens: dict[str, str], atomic_moto: None
+) -> None:
     from chalicelib.alerts.check import run_check
     from chalicelib.inventory.idempotency import Intent
     from chalicelib.store.models import User
@@ -184,8 +219,9 @@ def test_sales_racing_checks_give_one_notification(api: Api, tokens: dict[str, s
 
         for sku in skus:
             for _ in range(3):  # 9 -> 6 -> 3 (low) -> 0
-                orders.create_order(buyer, "admin", [orders.LineIn(sku, 3)], None, None,
-                                    Intent(None, "unused"))
+                orders.create_order(
+                    buyer, "admin", [orders.LineIn(sku, 3)], None, None, Intent(None, "unused")
+                )
 
     run_together(sell, lambda: [run_check() for _ in range(4)])
     for sku in skus:
@@ -197,8 +233,11 @@ def test_schedule_runs_the_check(client: Any, api: Api, tokens: dict[str, str]) 
     admin = tokens["admin"]
     new_product(api, admin, "SCH-1", stock=0)
     event = client.events.generate_cw_event(
-        source="aws.events", detail_type="Scheduled Event", detail={},
-        resources=["arn:aws:events:us-east-1:123456789012:rule/check_low_stock"])
+        source="aws.events",
+        detail_type="Scheduled Event",
+        detail={},
+        resources=["arn:aws:events:us-east-1:123456789012:rule/check_low_stock"],
+    )
     reply = client.lambda_.invoke("check_low_stock", event)
     assert reply.payload == {"low_stock": 1, "created": 0, "emailed": 1}
     assert "SCH-1" in sent()[0].body
@@ -207,8 +246,12 @@ def test_schedule_runs_the_check(client: Any, api: Api, tokens: dict[str, str]) 
 
 def test_email_bodies_escape_html(api: Api, tokens: dict[str, str]) -> None:
     admin = tokens["admin"]
-    reply = api.call("POST", "/products", {"sku": "X-1", "name": "<b>Bolt</b> & nut",
-                                           "price": "1.00", "stock": 0}, admin)
+    reply = api.call(
+        "POST",
+        "/products",
+        {"sku": "X-1", "name": "<b>Bolt</b> & nut", "price": "1.00", "stock": 0},
+        admin,
+    )
     assert reply.status == 201
     api.call("POST", "/notifications/check", token=admin)
     assert "&lt;b&gt;Bolt&lt;/b&gt; &amp; nut" in sent()[0].body

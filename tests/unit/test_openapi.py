@@ -69,8 +69,11 @@ def doc(api: Api) -> dict:
 
 
 def served(app) -> dict[tuple[str, str], object]:
-    return {(method, path): entry for path, methods in app.routes.items()
-            for method, entry in methods.items()}
+    return {
+        (method, path): entry
+        for path, methods in app.routes.items()
+        for method, entry in methods.items()
+    }
 
 
 def resolve(doc: dict, schema: dict) -> dict:
@@ -106,7 +109,10 @@ def test_path_parameters_match_the_routes(app, doc):
 
 def test_security_matches_the_contract_and_the_authorizer(app, doc):
     assert doc["components"]["securitySchemes"]["bearer"] == {
-        "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
     for (method, path), entry in served(app).items():
         who = CONTRACT[(method, path)][0]
         op = doc["paths"][path][method.lower()]
@@ -157,12 +163,24 @@ def test_documented_schemas_match_the_contract_shapes(doc):
         return set(resolve(doc, content["application/json"]["schema"])["properties"])
 
     user = {"id", "email", "name", "role", "active", "created_at"}
-    product = {"sku", "name", "description", "price", "stock", "low_stock_threshold",
-               "created_at", "updated_at"}
+    product = {
+        "sku",
+        "name",
+        "description",
+        "price",
+        "stock",
+        "low_stock_threshold",
+        "created_at",
+        "updated_at",
+    }
     assert props("/auth/register", "post", "201") == user
     assert props("/auth/me", "get") == user
-    assert props("/auth/login", "post") == {"access_token", "refresh_token", "token_type",
-                                             "expires_in"}
+    assert props("/auth/login", "post") == {
+        "access_token",
+        "refresh_token",
+        "token_type",
+        "expires_in",
+    }
     assert props("/products/{sku}", "get") == product
     assert props("/products", "get") == {"items", "next_cursor"}
     listed = doc["paths"]["/products"]["get"]["parameters"]
@@ -171,12 +189,17 @@ def test_documented_schemas_match_the_contract_shapes(doc):
     assert {p["name"] for p in listed} == {"limit", "cursor"}
     roles = {p["name"] for p in doc["paths"]["/users"]["get"]["parameters"]}
     assert roles == {"limit", "cursor", "role"}
-    price = resolve(doc, doc["paths"]["/products/{sku}"]["get"]["responses"]["200"]["content"][
-        "application/json"]["schema"])["properties"]["price"]
+    price = resolve(
+        doc,
+        doc["paths"]["/products/{sku}"]["get"]["responses"]["200"]["content"]["application/json"][
+            "schema"
+        ],
+    )["properties"]["price"]
     assert price["type"] == "string"  # money out is a string with two decimals
 
 
 # ---- /docs -------------------------------------------------------------------------------------
+
 
 class References(HTMLParser):
     def __init__(self) -> None:
@@ -207,7 +230,7 @@ def test_docs_page_uses_only_assets_the_app_serves(api, aws):
         assert absolute.netloc == "api.example" and absolute.path.startswith("/api/docs/")
         reply = api.call("GET", absolute.path.removeprefix("/api"))
         assert reply.status == 200 and len(reply.body) > 1000, url
-        suffix = url[url.rfind("."):]
+        suffix = url[url.rfind(".") :]
         assert reply.headers["Content-Type"].startswith(EXPECTED_TYPES[suffix]), url
     spec_url = re.search(r'url:\s*"([^"]+)"', html).group(1)
     assert urlparse(urljoin(base, spec_url)).path == "/api/openapi.json"

@@ -12,8 +12,16 @@ from tests.unit.conftest import Api
 
 # Fixtures shared with test_auth (one moto per module, tables emptied between tests).
 
-PRODUCT_KEYS = {"sku", "name", "description", "price", "stock", "low_stock_threshold",
-                "created_at", "updated_at"}
+PRODUCT_KEYS = {
+    "sku",
+    "name",
+    "description",
+    "price",
+    "stock",
+    "low_stock_threshold",
+    "created_at",
+    "updated_at",
+}
 
 
 def product(**overrides: object) -> dict:
@@ -46,6 +54,7 @@ def assert_validation(reply, field: str | None = None) -> None:
 
 # ---- create -------------------------------------------------------------------------------------
 
+
 def test_create_with_defaults(api, tokens):
     reply = create(api, tokens["admin"])
     assert reply.status == 201, reply.json
@@ -55,8 +64,10 @@ def test_create_with_defaults(api, tokens):
     assert body["price"] == "19.99" and body["created_at"] == body["updated_at"]
     assert body["created_at"].endswith("Z")
     assert api.call("GET", "/products/WID-1", token=tokens["customer"]).json == body
-    assert [(m["kind"], m["quantity_change"], m["reference"])
-            for m in ledger(api, tokens["staff"], "WID-1")] == [("initial", 0, None)]
+    assert [
+        (m["kind"], m["quantity_change"], m["reference"])
+        for m in ledger(api, tokens["staff"], "WID-1")
+    ] == [("initial", 0, None)]
 
 
 def test_duplicate_sku_is_409_and_case_sensitive(api, tokens):
@@ -68,30 +79,88 @@ def test_duplicate_sku_is_409_and_case_sensitive(api, tokens):
 
 # Rule tables are looped over in one test each (not parametrized): one fixture setup, not 70.
 SKU_CASES = [
-    ("A", True), ("a.b_c-D9", True), ("x" * 64, True), ("x" * 65, False), ("", False),
-    ("has space", False), ("slash/no", False), ("\u00e9", False), ("a#b", False), (5, False),
+    ("A", True),
+    ("a.b_c-D9", True),
+    ("x" * 64, True),
+    ("x" * 65, False),
+    ("", False),
+    ("has space", False),
+    ("slash/no", False),
+    ("\u00e9", False),
+    ("a#b", False),
+    (5, False),
     (None, False),
 ]
 FIELD_CASES = [
-    ("name", "", False), ("name", "n" * 200, True), ("name", "n" * 201, False),
-    ("name", "Snowman \u2603 \U0001F600", True), ("name", 5, False), ("name", None, False),
-    ("description", "", True), ("description", "d" * 2000, True),
-    ("description", "d" * 2001, False), ("description", None, False),
-    ("stock", 0, True), ("stock", 1_000_000_000, True), ("stock", 1_000_000_001, False),
-    ("stock", -1, False), ("stock", "5", False), ("stock", 5.0, False), ("stock", 5.5, False),
-    ("stock", True, False), ("stock", 10**30, False),
-    ("low_stock_threshold", 0, True), ("low_stock_threshold", -1, False),
-    ("low_stock_threshold", "5", False), ("low_stock_threshold", 1.0, False),
+    ("name", "", False),
+    ("name", "n" * 200, True),
+    ("name", "n" * 201, False),
+    ("name", "Snowman \u2603 \U0001f600", True),
+    ("name", 5, False),
+    ("name", None, False),
+    ("description", "", True),
+    ("description", "d" * 2000, True),
+    ("description", "d" * 2001, False),
+    ("description", None, False),
+    ("stock", 0, True),
+    ("stock", 1_000_000_000, True),
+    ("stock", 1_000_000_001, False),
+    ("stock", -1, False),
+    ("stock", "5", False),
+    ("stock", 5.0, False),
+    ("stock", 5.5, False),
+    ("stock", True, False),
+    ("stock", 10**30, False),
+    ("low_stock_threshold", 0, True),
+    ("low_stock_threshold", -1, False),
+    ("low_stock_threshold", "5", False),
+    ("low_stock_threshold", 1.0, False),
 ]
 PRICES_ACCEPTED = [
-    ("19.99", "19.99"), ("19.9", "19.90"), ("19", "19.00"), ("0.01", "0.01"), (19.99, "19.99"),
-    (5, "5.00"), (0.1, "0.10"), (1e2, "100.00"), ("999999999.99", "999999999.99"),
+    ("19.99", "19.99"),
+    ("19.9", "19.90"),
+    ("19", "19.00"),
+    ("0.01", "0.01"),
+    (19.99, "19.99"),
+    (5, "5.00"),
+    (0.1, "0.10"),
+    (1e2, "100.00"),
+    ("999999999.99", "999999999.99"),
     (" 7.5 ", "7.50"),
 ]
 PRICES_REJECTED = [
-    "19.999", 19.999, "-1", -1, "0", 0, 0.0, "0.00", True, False, None, "", "abc", "NaN", "nan",
-    "Infinity", "-Infinity", "1e400", "1e-400", "1e2", "1_000", " ", "0x10", [1], {"amount": 1},
-    "1000000000", 10**20, "19.99.1", "+5", "5.", ".5", "\uff15",
+    "19.999",
+    19.999,
+    "-1",
+    -1,
+    "0",
+    0,
+    0.0,
+    "0.00",
+    True,
+    False,
+    None,
+    "",
+    "abc",
+    "NaN",
+    "nan",
+    "Infinity",
+    "-Infinity",
+    "1e400",
+    "1e-400",
+    "1e2",
+    "1_000",
+    " ",
+    "0x10",
+    [1],
+    {"amount": 1},
+    "1000000000",
+    10**20,
+    "19.99.1",
+    "+5",
+    "5.",
+    ".5",
+    "\uff15",
 ]
 
 
@@ -130,11 +199,13 @@ def test_price_rejected(api, tokens):
 
 def test_price_never_goes_through_a_binary_float(api, tokens):
     # 0.1 + 0.2 in floats is 0.30000000000000004; a raw JSON number must stay exact.
-    reply = api.call("POST", "/products", raw=b'{"sku":"F","name":"F","price":1.10}',
-                     token=tokens["admin"])
+    reply = api.call(
+        "POST", "/products", raw=b'{"sku":"F","name":"F","price":1.10}', token=tokens["admin"]
+    )
     assert reply.status == 201 and reply.json["price"] == "1.10"
-    reply = api.call("POST", "/products", raw=b'{"sku":"G","name":"G","price":1.005}',
-                     token=tokens["admin"])
+    reply = api.call(
+        "POST", "/products", raw=b'{"sku":"G","name":"G","price":1.005}', token=tokens["admin"]
+    )
     assert_validation(reply, "price")
 
 
@@ -147,14 +218,17 @@ def test_missing_required_fields(api, tokens):
 
 # ---- roles --------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("caller", ["staff", "customer"])
 def test_only_admins_change_the_catalog(api, tokens, caller):
     assert create(api, tokens["admin"]).status == 201
     token = tokens[caller]
-    for method, path, body in [("POST", "/products", product(sku="NEW")),
-                               ("PUT", "/products/WID-1", product()),
-                               ("PATCH", "/products/WID-1", {"stock": 1}),
-                               ("DELETE", "/products/WID-1", None)]:
+    for method, path, body in [
+        ("POST", "/products", product(sku="NEW")),
+        ("PUT", "/products/WID-1", product()),
+        ("PATCH", "/products/WID-1", {"stock": 1}),
+        ("DELETE", "/products/WID-1", None),
+    ]:
         reply = api.call(method, path, body, token)
         assert reply.status == 403 and reply.json["code"] == "forbidden", (method, reply.json)
     assert api.call("GET", "/products/WID-1", token=token).json["stock"] == 0
@@ -170,12 +244,17 @@ def test_movements_are_for_admin_and_staff(api, tokens):
 
 # ---- read, replace, patch, delete ---------------------------------------------------------------
 
+
 @pytest.mark.parametrize("sku", ["NOPE", "x" * 65, "x" * 3000, "sp%20ace", "%F0%9F%98%80"])
 def test_unknown_sku_is_404(api, tokens, sku):
     admin = tokens["admin"]
-    for method, body in [("GET", None), ("PUT", {"name": "x", "price": 1}),
-                         ("PATCH", {"name": "x"}),
-                         ("PATCH", {"stock": 3}), ("DELETE", None)]:
+    for method, body in [
+        ("GET", None),
+        ("PUT", {"name": "x", "price": 1}),
+        ("PATCH", {"name": "x"}),
+        ("PATCH", {"stock": 3}),
+        ("DELETE", None),
+    ]:
         reply = api.call(method, f"/products/{sku}", body, admin)
         assert reply.status == 404 and reply.json["code"] == "not_found", (method, reply.json)
     reply = api.call("GET", f"/products/{sku}/movements", token=admin)
@@ -196,8 +275,13 @@ def test_put_replaces_fields_and_stock_is_optional(api, tokens):
     assert reply.status == 200, reply.json
     body = reply.json
     # Replaced: the omitted description and threshold take their defaults; stock is kept.
-    assert (body["name"], body["price"], body["description"], body["low_stock_threshold"],
-            body["stock"]) == ("New", "5.00", "", 5, 10)
+    assert (
+        body["name"],
+        body["price"],
+        body["description"],
+        body["low_stock_threshold"],
+        body["stock"],
+    ) == ("New", "5.00", "", 5, 10)
     assert body["updated_at"] >= body["created_at"]
     reply = api.call("PUT", "/products/WID-1", {"name": "N", "price": "1", "stock": 4}, admin)
     assert reply.status == 200 and reply.json["stock"] == 4
@@ -217,8 +301,7 @@ def test_patch_changes_a_subset(api, tokens):
     assert len(ledger(api, admin, "WID-1")) == 1  # no stock change: no movement
 
 
-@pytest.mark.parametrize("field", ["name", "description", "price", "low_stock_threshold",
-                                   "stock"])
+@pytest.mark.parametrize("field", ["name", "description", "price", "low_stock_threshold", "stock"])
 def test_patch_rejects_null(api, tokens, field):
     assert create(api, tokens["admin"]).status == 201
     assert_validation(api.call("PATCH", "/products/WID-1", {field: None}, tokens["admin"]), field)
@@ -239,8 +322,12 @@ def test_patch_stock_records_adjustments_newest_first(api, tokens):
         assert reply.status == 200 and reply.json["stock"] == stock
     movements = ledger(api, admin, "WID-1", limit=2)
     assert [(m["kind"], m["quantity_change"]) for m in movements] == [
-        ("adjustment", 12), ("adjustment", -50), ("adjustment", 47), ("adjustment", -7),
-        ("initial", 10)]
+        ("adjustment", 12),
+        ("adjustment", -50),
+        ("adjustment", 47),
+        ("adjustment", -7),
+        ("initial", 10),
+    ]
     assert all(m["reference"] is None and m["at"].endswith("Z") for m in movements)
     assert [m["at"] for m in movements] == sorted((m["at"] for m in movements), reverse=True)
     assert sum(m["quantity_change"] for m in movements) == 12
@@ -276,11 +363,13 @@ def test_delete_then_recreate_starts_a_fresh_ledger(api, tokens):
     assert api.call("DELETE", "/products/WID-1", token=admin).status == 404
     assert create(api, admin, stock=2, price="3.00").status == 201
     assert [(m["kind"], m["quantity_change"]) for m in ledger(api, admin, "WID-1")] == [
-        ("initial", 2)]
+        ("initial", 2)
+    ]
     assert api.call("GET", "/products/WID-1", token=admin).json["price"] == "3.00"
 
 
 # ---- list ---------------------------------------------------------------------------------------
+
 
 def test_list_pages_yield_every_product_once(api, tokens):
     skus = {f"P-{i:02d}" for i in range(23)}
@@ -315,9 +404,15 @@ def test_a_threshold_change_racing_a_stock_adjustment_keeps_headroom_exact(api, 
     from chalicelib.store.models import Product
 
     admin = tokens["admin"]
-    assert api.call("POST", "/products", {"sku": "RACE", "name": "Race", "price": "1.00",
-                                          "stock": 10, "low_stock_threshold": 5},
-                    admin).status == 201
+    assert (
+        api.call(
+            "POST",
+            "/products",
+            {"sku": "RACE", "name": "Race", "price": "1.00", "stock": 10, "low_stock_threshold": 5},
+            admin,
+        ).status
+        == 201
+    )
     raced: list[int] = []
 
     def change_threshold_first(**kwargs):
@@ -327,8 +422,11 @@ def test_a_threshold_change_racing_a_stock_adjustment_keeps_headroom_exact(api, 
             raced.append(reply.status)
 
     events = db.client().meta.events
-    events.register("before-call.dynamodb.TransactWriteItems", change_threshold_first,
-                    unique_id="threshold-race")
+    events.register(
+        "before-call.dynamodb.TransactWriteItems",
+        change_threshold_first,
+        unique_id="threshold-race",
+    )
     try:
         reply = api.call("PATCH", "/products/RACE", {"stock": 20}, admin)
     finally:

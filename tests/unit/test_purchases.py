@@ -31,8 +31,14 @@ def test_a_purchase_raises_stock_with_its_movement(api, tokens):
     assert reply.status == 201, reply.json
     body = reply.json
     assert {k: v for k, v in body.items() if k not in ("id", "created_at")} == {
-        "sku": "A", "product_name": "Item A", "quantity": 25, "supplier_name": "Acme",
-        "purchase_date": "2024-02-29", "unit_cost": "1.50", "created_by": me["id"]}
+        "sku": "A",
+        "product_name": "Item A",
+        "quantity": 25,
+        "supplier_name": "Acme",
+        "purchase_date": "2024-02-29",
+        "unit_cost": "1.50",
+        "created_by": me["id"],
+    }
     assert stock("A") == 35
     last = movements("A")[-1]
     assert (last.kind, last.quantity_change, last.reference) == ("purchase", 25, body["id"])
@@ -67,11 +73,21 @@ def test_unknown_sku_is_422(api, tokens):
 
 def test_invalid_purchases_are_400(api, tokens):
     add_product(api, tokens["admin"], "A")
-    for extra in ({"quantity": 0}, {"quantity": 1_000_001}, {"quantity": "5"},
-                  {"supplier_name": ""}, {"supplier_name": "s" * 201},
-                  {"purchase_date": "2024-02-30"}, {"purchase_date": "29/02/2024"},
-                  {"purchase_date": "2024-2-9"}, {"unit_cost": "1.234"}, {"unit_cost": 0},
-                  {"unit_cost": "-1"}, {"unit_cost": True}, {"price": "1.00"}):
+    for extra in (
+        {"quantity": 0},
+        {"quantity": 1_000_001},
+        {"quantity": "5"},
+        {"supplier_name": ""},
+        {"supplier_name": "s" * 201},
+        {"purchase_date": "2024-02-30"},
+        {"purchase_date": "29/02/2024"},
+        {"purchase_date": "2024-2-9"},
+        {"unit_cost": "1.234"},
+        {"unit_cost": 0},
+        {"unit_cost": "-1"},
+        {"unit_cost": True},
+        {"price": "1.00"},
+    ):
         reply = buy(api, tokens["admin"], **extra)
         assert reply.status == 400 and reply.json["code"] == "validation_error", (extra, reply.json)
     assert api.call("POST", PURCHASES, {"sku": "A"}, tokens["admin"]).status == 400
@@ -105,8 +121,11 @@ def test_reversal_takes_the_quantity_back(api, tokens):
     assert reply.status == 204, reply.json
     assert stock("A") == 10
     last = movements("A")[-1]
-    assert (last.kind, last.quantity_change, last.reference) == ("purchase_reversed", -7,
-                                                                 made["id"])
+    assert (last.kind, last.quantity_change, last.reference) == (
+        "purchase_reversed",
+        -7,
+        made["id"],
+    )
     assert_ledger("A")
     assert api.call("GET", f"{PURCHASES}/{made['id']}", token=tokens["admin"]).status == 404
     assert api.call("GET", PURCHASES, token=tokens["admin"]).json["items"] == []
@@ -178,8 +197,9 @@ def test_concurrent_duplicate_purchases_restock_once(api, tokens, atomic_moto):
     add_product(api, tokens["admin"], "A", stock=0)
     key = {"Idempotency-Key": "po-dup"}
     with ThreadPoolExecutor(10) as pool:
-        replies = list(pool.map(lambda _: buy(api, tokens["staff"], quantity=3, headers=key),
-                                range(10)))
+        replies = list(
+            pool.map(lambda _: buy(api, tokens["staff"], quantity=3, headers=key), range(10))
+        )
     assert sorted(r.status for r in replies) == [200] * 9 + [201]
     assert len({r.json["id"] for r in replies}) == 1 and stock("A") == 3
     assert_ledger("A")

@@ -79,9 +79,13 @@ def test_a_replay_and_refusals_take_few_requests(api, tokens, counted):
 def test_a_purchase_is_one_batch_read_and_one_transaction(api, tokens, counted):
     add_product(api, tokens["admin"], "A", stock=10)
     with counted() as seen:
-        reply = api.call("POST", "/purchase-orders",
-                         {"sku": "A", "quantity": 1, "supplier_name": "S"}, tokens["staff"],
-                         headers={"Idempotency-Key": "po"})
+        reply = api.call(
+            "POST",
+            "/purchase-orders",
+            {"sku": "A", "quantity": 1, "supplier_name": "S"},
+            tokens["staff"],
+            headers={"Idempotency-Key": "po"},
+        )
     assert reply.status == 201
     assert seen == Counter({"BatchGetItem": 1, "TransactWriteItems": 1}), seen
 
@@ -105,18 +109,27 @@ def test_lists_that_promise_an_order_never_scan(api, tokens, counted):
     me = api.call("GET", "/auth/me", token=tokens["customer"]).json
     for role in ("admin", "staff", "customer"):
         order(api, tokens[role], [("A", 1)])
-    api.call("POST", "/purchase-orders", {"sku": "A", "quantity": 1, "supplier_name": "S"},
-             tokens["staff"])
+    api.call(
+        "POST",
+        "/purchase-orders",
+        {"sku": "A", "quantity": 1, "supplier_name": "S"},
+        tokens["staff"],
+    )
     for path, role in LISTS:
         path = path.format(customer=me["id"])
         with counted() as seen:
-            reply = api.call("GET", path + ("&" if "?" in path else "?") + "limit=1",
-                             token=tokens[role])
+            reply = api.call(
+                "GET", path + ("&" if "?" in path else "?") + "limit=1", token=tokens[role]
+            )
             assert reply.status == 200, (path, reply.json)
             assert reply.json["items"], path
             if reply.json["next_cursor"]:
-                follow = api.call("GET", f"{path}{'&' if '?' in path else '?'}limit=1&cursor="
-                                  f"{reply.json['next_cursor']}", token=tokens[role])
+                follow = api.call(
+                    "GET",
+                    f"{path}{'&' if '?' in path else '?'}limit=1&cursor="
+                    f"{reply.json['next_cursor']}",
+                    token=tokens[role],
+                )
                 assert follow.status == 200, path
         assert "Scan" not in seen and seen["Query"] >= 1, (path, seen)
 
@@ -124,7 +137,8 @@ def test_lists_that_promise_an_order_never_scan(api, tokens, counted):
 def test_a_stock_adjustment_is_one_read_and_one_transaction(api, tokens, counted):
     add_product(api, tokens["admin"], "ADJ", stock=100, threshold=5)
     with counted() as seen:
-        reply = api.call("PATCH", "/products/ADJ", {"stock": 40, "name": "Adjusted"},
-                         tokens["admin"])
+        reply = api.call(
+            "PATCH", "/products/ADJ", {"stock": 40, "name": "Adjusted"}, tokens["admin"]
+        )
     assert reply.status == 200 and reply.json["stock"] == 40 and reply.json["name"] == "Adjusted"
     assert seen == Counter({"GetItem": 1, "TransactWriteItems": 1})

@@ -6,7 +6,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-
 from chalicelib.inventory import ledger
 from chalicelib.store.models import AlertState, Movement, Notification, Product
 from tests.unit.conftest import make_user
@@ -16,11 +15,22 @@ ORDERS = "/sales-orders"
 
 # ---- helpers (test_purchases, test_faults and test_request_counts use them too) --------------
 
-def add_product(api: Any, admin: str, sku: str, price: str = "19.99", stock: int = 10,
-                threshold: int = 0) -> dict:
-    reply = api.call("POST", "/products", {"sku": sku, "name": f"Item {sku}", "price": price,
-                                           "stock": stock, "low_stock_threshold": threshold},
-                     admin)
+
+def add_product(
+    api: Any, admin: str, sku: str, price: str = "19.99", stock: int = 10, threshold: int = 0
+) -> dict:
+    reply = api.call(
+        "POST",
+        "/products",
+        {
+            "sku": sku,
+            "name": f"Item {sku}",
+            "price": price,
+            "stock": stock,
+            "low_stock_threshold": threshold,
+        },
+        admin,
+    )
     assert reply.status == 201, reply.json
     return reply.json
 
@@ -40,8 +50,9 @@ def assert_ledger(*skus: str) -> None:
         assert stock(sku) == sum(m.quantity_change for m in movements(sku)), sku
 
 
-def order(api: Any, token: str, items: list[tuple[str, int]], headers: dict | None = None,
-          **extra: Any) -> Any:
+def order(
+    api: Any, token: str, items: list[tuple[str, int]], headers: dict | None = None, **extra: Any
+) -> Any:
     body = {"items": [{"sku": sku, "quantity": q} for sku, q in items], **extra}
     return api.call("POST", ORDERS, body, token, headers=headers)
 
@@ -67,6 +78,7 @@ def all_items(api: Any, path: str, token: str, limit: int = 2) -> list[dict]:
 
 # ---- creating --------------------------------------------------------------------------------
 
+
 def test_order_prices_from_catalog_with_exact_totals(api, tokens):
     add_product(api, tokens["admin"], "A", price="19.99", stock=10)
     add_product(api, tokens["admin"], "B", price="0.10", stock=10)
@@ -74,9 +86,10 @@ def test_order_prices_from_catalog_with_exact_totals(api, tokens):
     reply = order(api, tokens["customer"], [("A", 3), ("B", 3)], note="ring twice")
     assert reply.status == 201, reply.json
     body = reply.json
-    assert [(i["sku"], i["name"], i["quantity"], i["unit_price"], i["line_total"])
-            for i in body["items"]] == [("A", "Item A", 3, "19.99", "59.97"),
-                                        ("B", "Item B", 3, "0.10", "0.30")]
+    assert [
+        (i["sku"], i["name"], i["quantity"], i["unit_price"], i["line_total"])
+        for i in body["items"]
+    ] == [("A", "Item A", 3, "19.99", "59.97"), ("B", "Item B", 3, "0.10", "0.30")]
     assert body["total"] == "60.27"  # 0.1 * 3 in binary floats is 0.30000000000000004
     assert body["customer"] == {"id": me["id"], "email": me["email"], "name": me["name"]}
     assert body["created_by"] == me["id"] and body["note"] == "ring twice"
@@ -90,8 +103,12 @@ def test_order_prices_from_catalog_with_exact_totals(api, tokens):
 
 def test_a_client_cannot_set_a_price(api, tokens):
     add_product(api, tokens["admin"], "A")
-    reply = api.call("POST", ORDERS, {"items": [{"sku": "A", "quantity": 1, "unit_price": "0.01"}]},
-                     tokens["customer"])
+    reply = api.call(
+        "POST",
+        ORDERS,
+        {"items": [{"sku": "A", "quantity": 1, "unit_price": "0.01"}]},
+        tokens["customer"],
+    )
     assert reply.status == 400 and reply.json["code"] == "validation_error"
     assert stock("A") == 10
 
@@ -200,6 +217,7 @@ def test_stock_short_at_write_time_is_409_from_the_cancellation_reasons(api, tok
 
 # ---- customers ---------------------------------------------------------------------------------
 
+
 def test_staff_records_a_sale_for_a_customer(api, tokens):
     add_product(api, tokens["admin"], "A")
     customer_id, customer_token = login_as(api, "customer")
@@ -213,8 +231,9 @@ def test_staff_records_a_sale_for_a_customer(api, tokens):
     for token in (tokens["staff"], tokens["customer"]):  # another staff, another customer
         got = api.call("GET", f"{ORDERS}/{reply.json['id']}", token=token)
         assert got.status == 404 and got.json["code"] == "not_found"
-    assert [o["id"] for o in api.call("GET", ORDERS, token=customer_token).json["items"]] == \
-        [reply.json["id"]]
+    assert [o["id"] for o in api.call("GET", ORDERS, token=customer_token).json["items"]] == [
+        reply.json["id"]
+    ]
 
 
 def test_admin_records_a_sale_for_a_customer(api, tokens):
@@ -245,6 +264,7 @@ def test_an_unknown_customer_is_422(api, tokens):
 
 # ---- reading and listing -----------------------------------------------------------------------
 
+
 def test_get_unknown_or_malformed_ids_is_404(api, tokens):
     for order_id in ("01NOSUCHORDER", "x" * 300, "a%20b"):
         reply = api.call("GET", f"{ORDERS}/{order_id}", token=tokens["admin"])
@@ -269,8 +289,11 @@ def test_lists_are_newest_first_and_scoped_by_role(api, tokens):
         return [o["id"] for o in all_items(api, path, token)]
 
     assert listed(tokens["admin"]) == newest
-    assert listed(tokens["admin"], f"{ORDERS}?customer_id={alice_id}") == \
-        [ids["alice2"], ids["sam_for_alice"], ids["alice1"]]
+    assert listed(tokens["admin"], f"{ORDERS}?customer_id={alice_id}") == [
+        ids["alice2"],
+        ids["sam_for_alice"],
+        ids["alice1"],
+    ]
     assert listed(alice) == [ids["alice2"], ids["sam_for_alice"], ids["alice1"]]
     assert listed(bob) == [ids["bob1"]]
     assert listed(sam) == [ids["admin_for_sam"], ids["sam_own"], ids["sam_for_alice"]]
@@ -284,8 +307,7 @@ def test_pages_yield_every_order_once(api, tokens):
     add_product(api, tokens["admin"], "A", stock=100)
     made = [order(api, tokens["customer"], [("A", 1)]).json["id"] for _ in range(7)]
     for limit in (1, 2, 3, 7, 100):
-        assert [o["id"] for o in all_items(api, ORDERS, tokens["customer"], limit)] == \
-            made[::-1]
+        assert [o["id"] for o in all_items(api, ORDERS, tokens["customer"], limit)] == made[::-1]
 
 
 def test_bad_list_queries_are_400(api, tokens):
@@ -295,6 +317,7 @@ def test_bad_list_queries_are_400(api, tokens):
 
 
 # ---- cancelling --------------------------------------------------------------------------------
+
 
 def test_cancelling_gives_every_line_back(api, tokens):
     add_product(api, tokens["admin"], "A", stock=10)
@@ -338,8 +361,10 @@ def test_an_order_keeps_its_own_name_and_price_after_the_product_changes_or_goes
     admin = tokens["admin"]
     add_product(api, admin, "COPY", price="10.00", stock=5)
     made = order(api, tokens["customer"], [("COPY", 2)]).json
-    assert api.call("PATCH", "/products/COPY", {"name": "Renamed", "price": "99.00"},
-                    admin).status == 200
+    assert (
+        api.call("PATCH", "/products/COPY", {"name": "Renamed", "price": "99.00"}, admin).status
+        == 200
+    )
     assert api.call("DELETE", "/products/COPY", token=admin).status == 204
     shown = api.call("GET", f"{ORDERS}/{made['id']}", token=tokens["customer"]).json
     line = shown["items"][0]
@@ -349,13 +374,19 @@ def test_an_order_keeps_its_own_name_and_price_after_the_product_changes_or_goes
 
 # ---- idempotency -------------------------------------------------------------------------------
 
+
 def test_a_replay_returns_the_same_order_and_moves_stock_once(api, tokens):
     add_product(api, tokens["admin"], "A", stock=10)
     key = {"Idempotency-Key": "order-123"}
     first = order(api, tokens["customer"], [("A", 2)], key, note="n")
     assert first.status == 201
-    replay = api.call("POST", ORDERS, {"note": "n", "items": [{"quantity": 2, "sku": "A"}]},
-                      tokens["customer"], headers=key)  # same body, other key order
+    replay = api.call(
+        "POST",
+        ORDERS,
+        {"note": "n", "items": [{"quantity": 2, "sku": "A"}]},
+        tokens["customer"],
+        headers=key,
+    )  # same body, other key order
     assert replay.status == 200 and replay.json == first.json
     assert stock("A") == 8
     assert len(api.call("GET", ORDERS, token=tokens["customer"]).json["items"]) == 1
@@ -368,12 +399,18 @@ def test_a_replay_returns_the_same_order_and_moves_stock_once(api, tokens):
 def test_keys_of_different_callers_never_collide(api, tokens):
     add_product(api, tokens["admin"], "A", stock=10)
     key = {"Idempotency-Key": "same-key"}
-    ids = {order(api, tokens[role], [("A", 1)], key).json["id"]
-           for role in ("admin", "staff", "customer")}
+    ids = {
+        order(api, tokens[role], [("A", 1)], key).json["id"]
+        for role in ("admin", "staff", "customer")
+    }
     assert len(ids) == 3 and stock("A") == 7
-    purchase = api.call("POST", "/purchase-orders", {"sku": "A", "quantity": 1,
-                                                     "supplier_name": "S"},
-                        tokens["staff"], headers=key)
+    purchase = api.call(
+        "POST",
+        "/purchase-orders",
+        {"sku": "A", "quantity": 1, "supplier_name": "S"},
+        tokens["staff"],
+        headers=key,
+    )
     assert purchase.status == 201  # the same key on another resource is another key
 
 
@@ -413,12 +450,14 @@ def test_bad_idempotency_keys_are_400_and_128_characters_are_fine(api, tokens):
 
 # ---- concurrency -------------------------------------------------------------------------------
 
+
 def test_concurrent_duplicates_create_one_order(api, tokens, atomic_moto):
     add_product(api, tokens["admin"], "A", stock=100)
     key = {"Idempotency-Key": "dup-1"}
     with ThreadPoolExecutor(12) as pool:
-        replies = list(pool.map(lambda _: order(api, tokens["customer"], [("A", 3)], key),
-                                range(12)))
+        replies = list(
+            pool.map(lambda _: order(api, tokens["customer"], [("A", 3)], key), range(12))
+        )
     statuses = sorted(r.status for r in replies)
     assert statuses.count(201) == 1 and statuses.count(200) == 11, statuses
     assert len({r.json["id"] for r in replies}) == 1
@@ -443,8 +482,9 @@ def test_a_duplicate_that_loses_the_race_to_the_transaction_returns_the_winner(a
             winner[0] = order(api, tokens["customer"], [("R", 4)], key)
 
     events = db.client().meta.events
-    events.register("before-call.dynamodb.TransactWriteItems", commit_a_twin_first,
-                    unique_id="twin")
+    events.register(
+        "before-call.dynamodb.TransactWriteItems", commit_a_twin_first, unique_id="twin"
+    )
     try:
         loser = order(api, tokens["customer"], [("R", 4)], key)
     finally:
@@ -458,8 +498,7 @@ def test_a_duplicate_that_loses_the_race_to_the_transaction_returns_the_winner(a
 def test_no_oversell_with_50_buyers_racing_for_10_units(api, tokens, atomic_moto):
     add_product(api, tokens["admin"], "HOT", stock=10)
     with ThreadPoolExecutor(50) as pool:
-        replies = list(pool.map(lambda _: order(api, tokens["customer"], [("HOT", 1)]),
-                                range(50)))
+        replies = list(pool.map(lambda _: order(api, tokens["customer"], [("HOT", 1)]), range(50)))
     statuses = [r.status for r in replies]
     assert statuses.count(201) == 10 and statuses.count(409) == 40, sorted(statuses)
     assert stock("HOT") == 0
@@ -476,7 +515,7 @@ def test_multi_line_orders_racing_stay_all_or_nothing(api, tokens, atomic_moto):
     with ThreadPoolExecutor(30) as pool:
         replies = list(pool.map(lambda items: order(api, tokens["staff"], items), wants))
     sold = {"X": 0, "Y": 0}
-    for items, reply in zip(wants, replies):
+    for items, reply in zip(wants, replies, strict=True):
         assert reply.status in (201, 409), reply.json
         if reply.status == 201:
             for sku, q in items:
@@ -486,6 +525,7 @@ def test_multi_line_orders_racing_stay_all_or_nothing(api, tokens, atomic_moto):
 
 
 # ---- low stock at once -------------------------------------------------------------------------
+
 
 def test_a_sale_that_makes_a_product_low_opens_its_episode_at_once(api, tokens):
     add_product(api, tokens["admin"], "LOW", stock=10, threshold=5)
@@ -498,8 +538,11 @@ def test_a_sale_that_makes_a_product_low_opens_its_episode_at_once(api, tokens):
     assert order(api, tokens["customer"], [("LOW", 1)]).status == 201  # still low: no new one
     assert len(list(Notification.scan())) == 1
     # Cancelling both brings it back to 5: the episode ends.
-    for order_id in [made["id"]] + [o["id"] for o in api.call(
-            "GET", ORDERS, token=tokens["customer"]).json["items"] if o["id"] != made["id"]]:
+    for order_id in [made["id"]] + [
+        o["id"]
+        for o in api.call("GET", ORDERS, token=tokens["customer"]).json["items"]
+        if o["id"] != made["id"]
+    ]:
         api.call("DELETE", f"{ORDERS}/{order_id}", token=tokens["admin"])
     assert Notification.get(state.notification_id).status == "resolved"
     assert list(AlertState.scan()) == []
@@ -517,8 +560,9 @@ def test_a_stale_episode_does_not_stop_the_sale(api, tokens):
     assert_ledger("LOW")
 
 
-def test_a_restock_between_read_and_write_sells_without_opening_an_episode(api, tokens,
-                                                                           monkeypatch):
+def test_a_restock_between_read_and_write_sells_without_opening_an_episode(
+    api, tokens, monkeypatch
+):
     """The read says "becomes low"; a purchase lands first, so the write finds it will not."""
     from chalicelib.inventory import orders
 

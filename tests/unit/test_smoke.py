@@ -5,7 +5,9 @@ def test_health(api):
 
 def test_product_life(api, tokens):
     admin = tokens["admin"]
-    r = api.call("POST", "/products", {"sku": "A-1", "name": "Anvil", "price": "19.99", "stock": 10}, admin)
+    r = api.call(
+        "POST", "/products", {"sku": "A-1", "name": "Anvil", "price": "19.99", "stock": 10}, admin
+    )
     assert r.status == 201, r.json
     assert r.json["price"] == "19.99"
     r = api.call("GET", "/products/A-1", token=tokens["customer"])

@@ -8,8 +8,13 @@ def test_dynamodb_5xx_after_botocore_retries_is_503_not_500(api, tokens):
     from chalicelib.store import db
 
     def fail(**kwargs):
-        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "boom"},
-                           "ResponseMetadata": {"HTTPStatusCode": 500}}, "GetItem")
+        raise ClientError(
+            {
+                "Error": {"Code": "InternalServerError", "Message": "boom"},
+                "ResponseMetadata": {"HTTPStatusCode": 500},
+            },
+            "GetItem",
+        )
 
     events = db.client().meta.events
     events.register("before-call.dynamodb.GetItem", fail, unique_id="fail-get")

@@ -18,8 +18,13 @@ PASSWORD = "password123"
 
 
 def new_user(role: str = "staff", **overrides: object) -> dict:
-    return {"email": f"{role}-new@example.com", "password": PASSWORD, "name": "Someone",
-            "role": role, **overrides}
+    return {
+        "email": f"{role}-new@example.com",
+        "password": PASSWORD,
+        "name": "Someone",
+        "role": role,
+        **overrides,
+    }
 
 
 def list_all(api: Api, token: str, query: str = "", limit: int = 2) -> list[dict]:
@@ -51,9 +56,12 @@ def test_admin_creates_users_of_any_role(api, tokens, role):
 def test_only_admins_manage_users(api, tokens, caller):
     user_id, _ = make_user("customer")
     token = tokens[caller]
-    for method, path, body in [("POST", "/users", new_user()), ("GET", "/users", None),
-                               ("GET", f"/users/{user_id}", None),
-                               ("PATCH", f"/users/{user_id}", {"role": "admin"})]:
+    for method, path, body in [
+        ("POST", "/users", new_user()),
+        ("GET", "/users", None),
+        ("GET", f"/users/{user_id}", None),
+        ("PATCH", f"/users/{user_id}", {"role": "admin"}),
+    ]:
         reply = api.call(method, path, body, token)
         assert reply.status == 403 and reply.json["code"] == "forbidden", (method, path)
     assert api.call("GET", f"/users/{user_id}", token=tokens["admin"]).json["role"] == "customer"
@@ -98,14 +106,26 @@ def test_patch_user_fields(api, tokens):
     reply = api.call("PATCH", f"/users/{user_id}", {"name": "Renamed", "role": "staff"}, admin)
     assert reply.status == 200, reply.json
     assert (reply.json["name"], reply.json["role"], reply.json["active"]) == (
-        "Renamed", "staff", True)
+        "Renamed",
+        "staff",
+        True,
+    )
     assert api.call("GET", f"/users/{user_id}", token=admin).json["role"] == "staff"
     # The new role is in the tokens issued from now on.
     staff_token = api.login(email, PASSWORD)["access_token"]
     assert api.call("GET", "/products/X/movements", token=staff_token).status == 404
-    for bad in ({"role": "root"}, {"active": "false"}, {"active": 1}, {"name": ""},
-                {"email": "a@b.com"}, {"password": "new-password"}, {"name": None},
-                {"role": None}, {"active": None}, {"id": "other"}):
+    for bad in (
+        {"role": "root"},
+        {"active": "false"},
+        {"active": 1},
+        {"name": ""},
+        {"email": "a@b.com"},
+        {"password": "new-password"},
+        {"name": None},
+        {"role": None},
+        {"active": None},
+        {"id": "other"},
+    ):
         assert api.call("PATCH", f"/users/{user_id}", bad, admin).status == 400, bad
 
 
@@ -210,8 +230,10 @@ def test_only_stale_admins_in_the_index_give_503_not_a_demotion(api, aws):
     admin_id, email = make_user("admin")
     former_admin, _ = make_user("staff")
     token = api.login(email, PASSWORD)["access_token"]
-    with mock.patch.object(User.by_role, "query", return_value=[Stale(former_admin)]), \
-            mock.patch.object(db.time, "sleep"):
+    with (
+        mock.patch.object(User.by_role, "query", return_value=[Stale(former_admin)]),
+        mock.patch.object(db.time, "sleep"),
+    ):
         reply = api.call("PATCH", f"/users/{admin_id}", {"active": False}, token)
     assert reply.status == 503 and reply.json["code"] == "busy" and reply.headers["Retry-After"]
     assert User.get(admin_id).active is True

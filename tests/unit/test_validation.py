@@ -23,9 +23,22 @@ def assert_error(reply, status: int, code: str) -> None:
 
 # ---- bodies -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("raw", [b"{", b"", b"{'a': 1}", b'{"a": 1,}', b"\xff\xfe\x00",
-                                 b'{"email": "x"} trailing', b"[" * 100_000 + b"]" * 100_000,
-                                 b'{"a": NaN}', b'{"a": Infinity}', b"1" * 5000])
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"{",
+        b"",
+        b"{'a': 1}",
+        b'{"a": 1,}',
+        b"\xff\xfe\x00",
+        b'{"email": "x"} trailing',
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"a": NaN}',
+        b'{"a": Infinity}',
+        b"1" * 5000,
+    ],
+)
 def test_malformed_json_is_invalid_json(api, aws, raw):
     assert_error(post_raw(api, "/auth/login", raw), 400, "invalid_json")
 
@@ -38,8 +51,13 @@ def test_a_body_that_is_not_an_object(api, aws, raw):
 
 
 def test_unknown_fields_are_listed(api, aws):
-    body = {"email": "a@example.com", "password": "password123", "name": "A", "admin": True,
-            "nested": {"x": 1}}
+    body = {
+        "email": "a@example.com",
+        "password": "password123",
+        "name": "A",
+        "admin": True,
+        "nested": {"x": 1},
+    }
     reply = api.call("POST", "/auth/register", body)
     assert_error(reply, 400, "validation_error")
     fields = {d["field"] for d in reply.json["details"]}
@@ -55,10 +73,19 @@ def test_every_invalid_field_is_reported(api, tokens):
 
 
 WRONG_TYPES = [
-    ("stock", "10"), ("stock", 10.0), ("stock", 1e3), ("stock", [10]), ("stock", {"n": 10}),
-    ("low_stock_threshold", "5"), ("low_stock_threshold", 5.5), ("name", 123),
-    ("name", ["Widget"]), ("name", {"en": "Widget"}), ("description", False),
-    ("price", {"amount": "1.00"}), ("price", ["1.00"]),
+    ("stock", "10"),
+    ("stock", 10.0),
+    ("stock", 1e3),
+    ("stock", [10]),
+    ("stock", {"n": 10}),
+    ("low_stock_threshold", "5"),
+    ("low_stock_threshold", 5.5),
+    ("name", 123),
+    ("name", ["Widget"]),
+    ("name", {"en": "Widget"}),
+    ("description", False),
+    ("price", {"amount": "1.00"}),
+    ("price", ["1.00"]),
 ]
 
 
@@ -71,15 +98,32 @@ def test_wrong_types_are_400(api, tokens):
 
 
 def test_login_types(api, aws):
-    for body in ({"email": 5, "password": "x"}, {"email": "a@b.c", "password": None},
-                 {"email": "a@b.c"}, {}):
+    for body in (
+        {"email": 5, "password": "x"},
+        {"email": "a@b.c", "password": None},
+        {"email": "a@b.c"},
+        {},
+    ):
         assert_error(api.call("POST", "/auth/login", body), 400, "validation_error")
 
 
 # ---- query strings and cursors ------------------------------------------------------------------
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=abc", "limit=-1", "limit=1.5",
-                                   "limit=", "limit=1e2", "cursor=", "unknown=1"])
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=101",
+        "limit=abc",
+        "limit=-1",
+        "limit=1.5",
+        "limit=",
+        "limit=1e2",
+        "cursor=",
+        "unknown=1",
+    ],
+)
 def test_bad_query_strings(api, tokens, query):
     for path in ("/products", "/users"):
         reply = api.call("GET", f"{path}?{query}", token=tokens["admin"])
@@ -93,8 +137,10 @@ def test_limit_bounds_accepted(api, tokens, limit):
 
 def some_cursor(api: Api, token: str) -> str:
     for sku in ("C-1", "C-2", "C-3"):
-        assert api.call("POST", "/products", {"sku": sku, "name": "C", "price": 1}, token).status \
+        assert (
+            api.call("POST", "/products", {"sku": sku, "name": "C", "price": 1}, token).status
             == 201
+        )
     cursor = api.call("GET", "/products?limit=1", token=token).json["next_cursor"]
     assert cursor
     return cursor
@@ -109,8 +155,19 @@ def test_garbage_and_tampered_cursors_are_400(api, tokens):
     tampered = base64.urlsafe_b64encode(flipped).decode().rstrip("=")
     forged = base64.urlsafe_b64encode(b"\0" * 12 + b"C-1").decode().rstrip("=")
     unsigned = base64.urlsafe_b64encode(b"C-1").decode().rstrip("=")
-    for bad in ("garbage", "%%%", "a", "=" * 8, "AAAA", tampered, forged, unsigned,
-                "x" * 1000, "\u00e9t\u00e9", cursor[:-2]):
+    for bad in (
+        "garbage",
+        "%%%",
+        "a",
+        "=" * 8,
+        "AAAA",
+        tampered,
+        forged,
+        unsigned,
+        "x" * 1000,
+        "\u00e9t\u00e9",
+        cursor[:-2],
+    ):
         for path in ("/products", "/users", "/products/C-1/movements"):
             reply = api.call("GET", f"{path}?cursor={bad}", token=admin)
             assert_error(reply, 400, "validation_error")
@@ -126,13 +183,17 @@ def test_a_cursor_of_one_list_is_refused_by_another(api, tokens):
     movements = api.call("GET", "/products/C-1/movements?limit=1", token=admin).json
     users_cursor = api.call("GET", "/users?limit=1", token=admin).json["next_cursor"]
     assert movements["next_cursor"] and users_cursor
-    for path, foreign in (("/users", products_cursor), ("/products", users_cursor),
-                          ("/products/C-1/movements", users_cursor),
-                          ("/products/C-2/movements", movements["next_cursor"])):
+    for path, foreign in (
+        ("/users", products_cursor),
+        ("/products", users_cursor),
+        ("/products/C-1/movements", users_cursor),
+        ("/products/C-2/movements", movements["next_cursor"]),
+    ):
         reply = api.call("GET", f"{path}?cursor={foreign}", token=admin)
         assert_error(reply, 400, "validation_error")
-    reply = api.call("GET", f"/products/C-1/movements?cursor={movements['next_cursor']}",
-                     token=admin)
+    reply = api.call(
+        "GET", f"/products/C-1/movements?cursor={movements['next_cursor']}", token=admin
+    )
     assert reply.status == 200 and len(reply.json["items"]) == 3
 
 
@@ -142,8 +203,10 @@ def test_cursors_survive_a_key_rotation(api, tokens, monkeypatch):
 
     admin = tokens["admin"]
     cursor = some_cursor(api, admin)
-    ring = {"current": "new", "keys": {"new": "n" * 40,
-                                       "local": "unit-test-signing-key-that-is-long-enough-32b"}}
+    ring = {
+        "current": "new",
+        "keys": {"new": "n" * 40, "local": "unit-test-signing-key-that-is-long-enough-32b"},
+    }
     monkeypatch.setenv("JWT_KEYS", json.dumps(ring))
     reset_settings()
     get_settings()  # read now: inside a request the stage's JWT_ISSUER would apply
@@ -178,16 +241,19 @@ def test_nasty_product_bodies_are_client_errors(api, tokens):
     assert api.call("GET", "/products", token=tokens["admin"]).json["items"] == []
 
 
-@pytest.mark.parametrize("body", [
-    {"email": "\ud800@example.com", "password": "password123", "name": "A"},
-    {"email": "a@example.com", "password": "\ud800" * 8, "name": "A"},
-    {"email": "a@example.com", "password": "password123", "name": "\ud800"},
-    {"email": "a" * 300 + "@example.com", "password": "password123", "name": "A"},
-    {"email": "a@" + "b" * 300 + ".com", "password": "password123", "name": "A"},
-    {"email": "\u00e9@\u00e9.example", "password": "\U0001F600" * 8, "name": "\u2603"},
-    {"email": "a@[127.0.0.1]", "password": "password123", "name": "A"},
-    {"email": "\"quoted local\"@example.com", "password": "password123", "name": "A"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "\ud800@example.com", "password": "password123", "name": "A"},
+        {"email": "a@example.com", "password": "\ud800" * 8, "name": "A"},
+        {"email": "a@example.com", "password": "password123", "name": "\ud800"},
+        {"email": "a" * 300 + "@example.com", "password": "password123", "name": "A"},
+        {"email": "a@" + "b" * 300 + ".com", "password": "password123", "name": "A"},
+        {"email": "\u00e9@\u00e9.example", "password": "\U0001f600" * 8, "name": "\u2603"},
+        {"email": "a@[127.0.0.1]", "password": "password123", "name": "A"},
+        {"email": '"quoted local"@example.com', "password": "password123", "name": "A"},
+    ],
+)
 def test_nasty_registrations_are_never_500(api, aws, body):
     reply = post_raw(api, "/auth/register", json.dumps(body).encode())
     assert reply.status in (201, 400), (reply.status, reply.body[:200])
