@@ -34,7 +34,7 @@ def purchase_out(p: Purchase) -> PurchaseOut:
     response=PurchaseOut,
     status=201,
     idempotent=True,
-    errors=(409, 422),
+    errors=(404, 409, 422),
     summary="Restock: stock rises by quantity, atomically",
 )
 def create_purchase(call: Call) -> tuple[PurchaseOut, int]:

@@ -48,7 +48,7 @@ def order_out(order: SalesOrder) -> SalesOrderOut:
     response=SalesOrderOut,
     status=201,
     idempotent=True,
-    errors=(403, 409, 422),
+    errors=(403, 404, 409, 422),
     summary="Sell: all lines or none; prices from the catalog",
 )
 def create_order(call: Call) -> tuple[SalesOrderOut, int]:
