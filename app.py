@@ -5,6 +5,7 @@ from chalice import Chalice, Rate
 from chalicelib.alerts.check import run_check
 from chalicelib.api import auth, meta, notifications, products, purchases, sales
 from chalicelib.api.routing import guard
+from chalicelib.store import db
 
 app = Chalice(app_name="automart")
 app.register_blueprint(guard)
@@ -20,4 +21,5 @@ LOW_STOCK_CHECK_RATE = Rate(5, unit=Rate.MINUTES)
 
 @app.schedule(LOW_STOCK_CHECK_RATE, name="check_low_stock")
 def check_low_stock(event: object) -> dict:
+    db.bind()
     return run_check()

@@ -42,8 +42,16 @@ def configure(args: argparse.Namespace) -> None:
     os.environ.pop("JWT_KEYS_PARAMETER", None)  # nothing here signs tokens
 
 
+def bind_store() -> None:
+    from chalicelib.store import db
+
+    db.bind()  # once, as a request or the scheduled check does
+
+
 def create_admin(args: argparse.Namespace) -> None:
     from chalicelib.auth import users
+
+    bind_store()
 
     password = args.password or getpass.getpass(f"Password for {args.email}: ")
     user, created = users.ensure_admin(args.email, password, args.name)
@@ -59,6 +67,7 @@ def seed(args: argparse.Namespace) -> None:
     from chalicelib.errors import SkuExists
     from chalicelib.inventory import products
 
+    bind_store()
     rng = random.Random(args.random_seed)
     created = 0
     for number in tqdm(range(args.count), desc="seeding products", unit="product"):

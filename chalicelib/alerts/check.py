@@ -12,7 +12,6 @@ import logging
 
 from chalicelib.alerts import digest, episodes
 from chalicelib.settings import get_settings
-from chalicelib.store import db
 from chalicelib.store.models import AlertState, Product
 
 log = logging.getLogger("automart.alerts")
@@ -33,15 +32,12 @@ def open_episode_skus() -> set[str]:
 
 def run_check() -> dict[str, int]:
     """One sweep; returns {"low_stock", "created", "emailed"} counts."""
-    db.bind()
     low = low_products()
     open_skus = open_episode_skus()
     # open_episode re-checks the product (strongly consistent) and the AlertState inside one
     # transaction: a stale index entry or a racing writer makes it a no-op, never a duplicate.
     created = sum(
-        1
-        for sku, product in low.items()
-        if sku not in open_skus and episodes.open_episode(product) is not None
+        1 for sku, product in low.items() if sku not in open_skus and episodes.open_episode(product)
     )
     # Episodes normally end with the write that ended them; this catches any that did not
     # (a write that failed half-way, a handled notification racing its resolution).

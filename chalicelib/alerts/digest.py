@@ -18,6 +18,8 @@ from pynamodb.exceptions import UpdateError
 from chalicelib import clock, mail, observability
 from chalicelib.settings import get_settings
 from chalicelib.store.models import Notification, Product, User
+from chalicelib.store.transact import condition_failed
+from chalicelib.vocabulary import Role
 
 log = logging.getLogger("automart.alerts")
 
@@ -26,10 +28,6 @@ log = logging.getLogger("automart.alerts")
 CLAIM_SECONDS = 300
 # Bounds one check's writes and the message size; the rest waits for the next check.
 MAX_PER_EMAIL = 500
-
-
-def _conditional_failure(exc: UpdateError) -> bool:
-    return "ConditionalCheckFailed" in str(exc)
 
 
 def claim(notification: Notification, until: float) -> bool:
@@ -45,7 +43,7 @@ def claim(notification: Notification, until: float) -> bool:
             & free,
         )
     except UpdateError as exc:
-        if _conditional_failure(exc):
+        if condition_failed(exc):
             return False  # another check holds it, or it was emailed or handled meanwhile
         raise
     return True
@@ -55,7 +53,7 @@ def _update_if_claimed(notification: Notification, until: float, actions: list) 
     try:
         notification.update(actions, condition=Notification.email_claimed_until == until)
     except UpdateError as exc:
-        if _conditional_failure(exc):
+        if condition_failed(exc):
             log.warning("lost the email claim on notification %s", notification.id)
             return False
         raise
@@ -85,7 +83,7 @@ def unpend(notification: Notification) -> None:
             [Notification.email_pending.remove()], condition=Notification.handled_at.exists()
         )
     except UpdateError as exc:
-        if not _conditional_failure(exc):
+        if not condition_failed(exc):
             raise
 
 
@@ -93,7 +91,7 @@ def recipients() -> tuple[str, ...]:
     configured = get_settings().alert_recipients
     if configured:
         return configured
-    admins = User.by_role.query("admin", filter_condition=User.active == True)  # noqa: E712 (a condition)
+    admins = User.by_role.query(Role.ADMIN, filter_condition=User.active == True)  # noqa: E712 (a condition)
     return tuple(sorted({admin.email for admin in admins}))
 
 

@@ -9,13 +9,13 @@ only closed for one that is not.
 
 from __future__ import annotations
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
-from pynamodb.transactions import TransactWrite
 
 from chalicelib import clock, observability
-from chalicelib.store import db
 from chalicelib.store.models import AlertState, Notification, Product
+from chalicelib.store.transact import Slot, UnitOfWork
+from chalicelib.vocabulary import NotificationStatus
 
 
 def is_low(stock: float, threshold: float) -> bool:
@@ -31,9 +31,9 @@ def new_notification(product: Product, stock: int, threshold: int) -> Notificati
         f"threshold {threshold}",
         stock=stock,
         threshold=threshold,
-        status="open",
+        status=str(NotificationStatus.OPEN),
         created_at=clock.iso(),
-        visible_status="open",
+        visible_status=str(NotificationStatus.OPEN),
         email_pending="pending",
     )
 
@@ -43,36 +43,30 @@ def count_opened(episodes: int = 1) -> None:
     observability.metric("LowStockAlerts", episodes)
 
 
-def add_open_ops(txn: TransactWrite, product: Product, stock: int, threshold: int) -> Notification:
-    """Add the episode's writes to a transaction that makes `product` low."""
+def add_open_ops(uow: UnitOfWork, product: Product, stock: int, threshold: int) -> list[Slot]:
+    """Add the episode's writes to a unit of work that makes `product` low; their slots."""
     notification = new_notification(product, stock, threshold)
-    txn.save(
-        AlertState(sku=product.sku, notification_id=notification.id),
-        condition=AlertState.sku.does_not_exist(),
+    return [
+        uow.put(
+            AlertState(sku=product.sku, notification_id=notification.id),
+            condition=AlertState.sku.does_not_exist(),
+            name=f"{product.sku} episode",
+        ),
+        uow.put(notification, condition=Notification.id.does_not_exist(), name="notification"),
+    ]
+
+
+def open_episode(product: Product) -> bool:
+    """Open an episode for a product seen low; False if one is open already or it is not low."""
+    uow = UnitOfWork()
+    uow.check(
+        Product,
+        product.sku,
+        condition=(Product.headroom < 0) & (Product.incarnation == product.incarnation),
     )
-    txn.save(notification, condition=Notification.id.does_not_exist())
-    return notification
-
-
-def open_episode(product: Product) -> Notification | None:
-    """Open an episode for a product seen low; None if one is open already or it is not low."""
-    notification = None
-    try:
-        with db.transaction() as txn:
-            txn.condition_check(
-                Product,
-                product.sku,
-                condition=(Product.headroom < 0) & (Product.incarnation == product.incarnation),
-            )
-            notification = add_open_ops(
-                txn, product, int(product.stock), int(product.low_stock_threshold)
-            )
-    except TransactWriteError as exc:
-        if "ConditionalCheckFailed" in db.cancellation_codes(exc):
-            return None
-        raise
-    count_opened()
-    return notification
+    add_open_ops(uow, product, int(product.stock), int(product.low_stock_threshold))
+    uow.after_commit(count_opened)
+    return not uow.commit()
 
 
 def close_episode(sku: str) -> bool:
@@ -82,30 +76,24 @@ def close_episode(sku: str) -> bool:
         notification = Notification.get(state.notification_id, consistent_read=True)
     except DoesNotExist:
         return False
+    resolved = str(NotificationStatus.RESOLVED)
     actions: list[Action] = [
-        Notification.status.set("resolved"),
+        Notification.status.set(resolved),
         Notification.resolved_at.set(clock.iso()),
     ]
     if notification.handled_at is None:
-        actions.append(Notification.visible_status.set("resolved"))
-    try:
-        with db.transaction() as txn:
-            txn.condition_check(
-                Product, sku, condition=Product.sku.does_not_exist() | (Product.headroom >= 0)
-            )
-            txn.delete(state, condition=AlertState.notification_id == notification.id)
-            txn.update(
-                notification,
-                actions,
-                condition=Notification.handled_at.exists()
-                if notification.handled_at
-                else Notification.handled_at.does_not_exist(),
-            )
-    except TransactWriteError as exc:
-        if "ConditionalCheckFailed" in db.cancellation_codes(exc):
-            return False
-        raise
-    return True
+        actions.append(Notification.visible_status.set(resolved))
+    uow = UnitOfWork()
+    uow.check(Product, sku, condition=Product.sku.does_not_exist() | (Product.headroom >= 0))
+    uow.delete(state, condition=AlertState.notification_id == notification.id)
+    uow.update(
+        notification,
+        actions,
+        condition=Notification.handled_at.exists()
+        if notification.handled_at
+        else Notification.handled_at.does_not_exist(),
+    )
+    return not uow.commit()
 
 
 def sync(product: Product) -> None:

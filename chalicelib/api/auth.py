@@ -18,6 +18,7 @@ from chalicelib.schemas import (
     UserQuery,
 )
 from chalicelib.store.models import User
+from chalicelib.vocabulary import Role
 
 api = Resource("auth")
 
@@ -53,7 +54,7 @@ def tokens_out(tokens: users.Tokens) -> TokensOut:
 )
 def register(call: Call) -> UserOut:
     b = call.body
-    return user_out(users.create_user(b.email, b.password, b.name, "customer"))
+    return user_out(users.create_user(b.email, b.password, b.name, Role.CUSTOMER))
 
 
 @api.route(

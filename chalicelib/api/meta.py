@@ -43,26 +43,33 @@ def _asset(name: str) -> str:
         return handle.read()
 
 
-@api.route("/health", "GET", roles=ANYONE, response=Health, summary="Liveness")
+@api.route("/health", "GET", roles=ANYONE, uses_store=False, response=Health, summary="Liveness")
 def health(call: Call) -> dict:
     return {"status": "ok"}
 
 
-@api.route("/openapi.json", "GET", roles=ANYONE, summary="This document")
+@api.route("/openapi.json", "GET", roles=ANYONE, uses_store=False, summary="This document")
 def openapi(call: Call) -> Response:
-    from chalicelib.openapi import document
+    from chalicelib.api.openapi import document
 
     return json_response(document())
 
 
-@api.route("/docs", "GET", roles=ANYONE, summary="Swagger UI")
+@api.route("/docs", "GET", roles=ANYONE, uses_store=False, summary="Swagger UI")
 def docs(call: Call) -> Response:
     return Response(
         body=DOCS_HTML, status_code=200, headers={"Content-Type": "text/html; charset=utf-8"}
     )
 
 
-@api.route("/docs/{asset}", "GET", roles=ANYONE, errors=(404,), summary="Swagger UI assets")
+@api.route(
+    "/docs/{asset}",
+    "GET",
+    roles=ANYONE,
+    uses_store=False,
+    errors=(404,),
+    summary="Swagger UI assets",
+)
 def docs_asset(call: Call) -> Response:
     name = call.params["asset"]
     if name not in ASSETS:

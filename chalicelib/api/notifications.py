@@ -21,7 +21,7 @@ def notification_out(n: Notification) -> NotificationOut:
         message=n.message,
         stock=int(n.stock),
         threshold=int(n.threshold),
-        status=n.status,  # type: ignore[arg-type]  # "open" or "resolved", checked by pydantic
+        status=n.status,
         created_at=n.created_at,
         resolved_at=n.resolved_at,
         emailed_at=n.emailed_at,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalicelib.api.pagination import decode_cursor, page_out
 from chalicelib.api.routing import ADMIN, ADMIN_STAFF, Call, Resource
-from chalicelib.inventory import idempotency, purchases
+from chalicelib.inventory import purchases
 from chalicelib.schemas import Page, PageQuery
 from chalicelib.schemas.orders import PurchaseIn, PurchaseOut
 from chalicelib.store.models import Purchase
@@ -38,17 +38,8 @@ def purchase_out(p: Purchase) -> PurchaseOut:
     summary="Restock: stock rises by quantity, atomically",
 )
 def create_purchase(call: Call) -> tuple[PurchaseOut, int]:
-    b = call.body
-    wanted = idempotency.intent(
-        call.me.id,
-        purchases.RESOURCE,
-        idempotency.validate_key(call.headers.get("idempotency-key")),
-        b.model_dump(mode="json"),
-    )
-    purchase, created = purchases.create_purchase(
-        call.me.id, b.sku, b.quantity, b.supplier_name, b.purchase_date, b.unit_cost, wanted
-    )
-    return purchase_out(purchase), 201 if created else 200
+    result = purchases.create_purchase(call.me, call.body, call.wanted)
+    return purchase_out(result.item), 201 if result.created else 200
 
 
 @api.route(

@@ -4,7 +4,7 @@
                     status=201)
     def create_product(call): ...
 
-The same declarations build the OpenAPI document (`chalicelib.openapi`), so it cannot drift.
+The same declarations build the OpenAPI document (`chalicelib.api.openapi`), so it cannot drift.
 """
 
 from __future__ import annotations
@@ -22,18 +22,21 @@ from chalice import AuthResponse, Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import observability
-from chalicelib.auth.tokens import Caller, InvalidToken, verify_access_token
+from chalicelib.auth.tokens import InvalidToken, verify_access_token
 from chalicelib.errors import AppError, Busy, Forbidden, InvalidJson, NotFound, ValidationFailed
+from chalicelib.inventory import idempotency
+from chalicelib.inventory.idempotency import Intent
 from chalicelib.schemas import ID_PATTERN, SKU_PATTERN
 from chalicelib.store import db
+from chalicelib.vocabulary import Caller, Role
 
 log = logging.getLogger("automart")
 
-ANYONE: tuple[str, ...] = ()
+ANYONE: tuple[Role, ...] = ()
 PATH_PATTERNS = {"id": ID_PATTERN, "sku": SKU_PATTERN}
-ANY_ROLE = ("admin", "staff", "customer")
-ADMIN = ("admin",)
-ADMIN_STAFF = ("admin", "staff")
+ANY_ROLE = tuple(Role)
+ADMIN = (Role.ADMIN,)
+ADMIN_STAFF = (Role.ADMIN, Role.STAFF)
 
 # API Gateway caches an authorizer's answer per token for this long. 0: an expired token is
 # refused at once, at the price of one authorizer call per request.
@@ -62,7 +65,7 @@ def jwt_auth(auth_request: Any) -> AuthResponse:
 class RouteSpec:
     path: str
     method: str
-    roles: tuple[str, ...]
+    roles: tuple[Role, ...]
     summary: str
     tag: str
     status: int
@@ -72,6 +75,7 @@ class RouteSpec:
     idempotent: bool = False
     errors: tuple[int, ...] = ()
     path_patterns: dict[str, str] = field(default_factory=dict)
+    uses_store: bool = True
 
 
 ROUTES: list[RouteSpec] = []
@@ -79,18 +83,25 @@ ROUTES: list[RouteSpec] = []
 
 @dataclass
 class Call:
-    """What a view gets: the caller, the validated body and query, path parameters, headers."""
+    """What a view gets: the caller, the validated body and query, path parameters, headers,
+    and for an idempotent route the intent its Idempotency-Key and body make."""
 
     caller: Caller | None
     body: Any
     query: Any
     params: dict[str, str]
     headers: dict[str, str]
+    intent: Intent | None = None
 
     @property
     def me(self) -> Caller:
         assert self.caller is not None, "route declared without roles"
         return self.caller
+
+    @property
+    def wanted(self) -> Intent:
+        assert self.intent is not None, "route declared without idempotent=True"
+        return self.intent
 
 
 def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -128,7 +139,7 @@ def parse_query(model: type[BaseModel], params: Mapping[str, str] | None) -> Bas
 
 def _caller(request: Any) -> Caller:
     context = (request.context or {}).get("authorizer") or {}
-    return Caller(id=context["principalId"], role=context["role"])
+    return Caller(id=context["principalId"], role=Role(context["role"]))
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -141,6 +152,12 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 def error_response(error: AppError) -> Response:
     return json_response(error.body(), error.status, error.headers)
+
+
+def _intent(call: Call, spec: RouteSpec) -> Intent:
+    """The marker key is the caller's, the resource's (the route's tag) and the key's."""
+    key = idempotency.validate_key(call.headers.get("idempotency-key"))
+    return idempotency.intent(call.me.id, spec.tag, key, call.body.model_dump(mode="json"))
 
 
 def _render(result: Any, spec: RouteSpec) -> Response:
@@ -168,7 +185,7 @@ class Resource:
         path: str,
         method: str,
         *,
-        roles: tuple[str, ...],
+        roles: tuple[Role, ...],
         summary: str,
         body: type[BaseModel] | None = None,
         query: type[BaseModel] | None = None,
@@ -177,6 +194,7 @@ class Resource:
         idempotent: bool = False,
         errors: tuple[int, ...] = (),
         path_patterns: dict[str, str] | None = None,
+        uses_store: bool = True,
     ) -> Callable[[Callable], Callable]:
         # Path parameters get the pattern of their name (one table for every route).
         declared = {
@@ -197,6 +215,7 @@ class Resource:
             idempotent,
             errors,
             {**declared, **(path_patterns or {})},
+            uses_store,
         )
         ROUTES.append(spec)
         blueprint = self.blueprint
@@ -223,6 +242,10 @@ class Resource:
                         params=params,
                         headers={k.lower(): v for k, v in (request.headers or {}).items()},
                     )
+                    if idempotent:
+                        call.intent = _intent(call, spec)
+                    if uses_store:
+                        db.bind()  # once per container; every model then has its table
                     return _render(view(call), spec)
                 except AppError as error:
                     # One metric for every refusal; the code dimension names it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalicelib.api.pagination import decode_cursor, page_out
 from chalicelib.api.routing import ADMIN, ANY_ROLE, Call, Resource
-from chalicelib.inventory import idempotency, orders
+from chalicelib.inventory import sales
 from chalicelib.schemas import Page
 from chalicelib.schemas.orders import (
     CustomerOut,
@@ -52,22 +52,8 @@ def order_out(order: SalesOrder) -> SalesOrderOut:
     summary="Sell: all lines or none; prices from the catalog",
 )
 def create_order(call: Call) -> tuple[SalesOrderOut, int]:
-    b = call.body
-    wanted = idempotency.intent(
-        call.me.id,
-        orders.RESOURCE,
-        idempotency.validate_key(call.headers.get("idempotency-key")),
-        b.model_dump(mode="json"),
-    )
-    order, created = orders.create_order(
-        call.me.id,
-        call.me.role,
-        [orders.LineIn(line.sku, line.quantity) for line in b.items],
-        b.note,
-        b.customer_id,
-        wanted,
-    )
-    return order_out(order), 201 if created else 200
+    result = sales.create_order(call.me, call.body, call.wanted)
+    return order_out(result.item), 201 if result.created else 200
 
 
 @api.route(
@@ -82,9 +68,7 @@ def create_order(call: Call) -> tuple[SalesOrderOut, int]:
 )
 def list_orders(call: Call) -> dict:
     q = call.query
-    page = orders.list_orders(
-        call.me.id, call.me.role, q.customer_id, q.limit, decode_cursor(q.cursor)
-    )
+    page = sales.list_orders(call.me, q.customer_id, q.limit, decode_cursor(q.cursor))
     return page_out(page, order_out)
 
 
@@ -97,7 +81,7 @@ def list_orders(call: Call) -> dict:
     summary="One order (its customer, the staff who recorded it, admin)",
 )
 def get_order(call: Call) -> SalesOrderOut:
-    return order_out(orders.get_order(call.me.id, call.me.role, call.params["id"]))
+    return order_out(sales.get_order(call.me, call.params["id"]))
 
 
 @api.route(
@@ -109,4 +93,4 @@ def get_order(call: Call) -> SalesOrderOut:
     summary="Cancel: every line's stock is given back, atomically",
 )
 def cancel_order(call: Call) -> None:
-    orders.cancel_order(call.params["id"])
+    sales.cancel_order(call.params["id"])

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 
 import jwt
 
 from chalicelib import clock
 from chalicelib.auth.keys import key_ring
 from chalicelib.settings import get_settings
+from chalicelib.vocabulary import Caller, Role
 
 ALGORITHM = "HS256"
-ROLES = ("admin", "staff", "customer")
-
-
-@dataclass(frozen=True)
-class Caller:
-    id: str
-    role: str
 
 
 class InvalidToken(Exception):
@@ -62,9 +55,9 @@ def verify_access_token(token: str) -> Caller:
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(str(exc)) from exc
-    if claims.get("typ") != "access" or claims.get("role") not in ROLES:
+    if claims.get("typ") != "access" or claims.get("role") not in list(Role):
         raise InvalidToken("not an access token")
-    return Caller(id=str(claims["sub"]), role=str(claims["role"]))
+    return Caller(id=str(claims["sub"]), role=Role(claims["role"]))
 
 
 def new_refresh_token() -> str:

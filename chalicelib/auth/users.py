@@ -7,7 +7,7 @@ import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 from pynamodb.expressions.update import Action
 
 from chalicelib import clock
@@ -25,6 +25,8 @@ from chalicelib.settings import get_settings
 from chalicelib.store import db
 from chalicelib.store.models import EmailClaim, RefreshToken, User
 from chalicelib.store.pages import Page, newest_first
+from chalicelib.store.transact import UnitOfWork, condition_failed
+from chalicelib.vocabulary import Role
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,6 @@ def normalize_email(email: str) -> str:
 
 
 def create_user(email: str, password: str, name: str, role: str) -> User:
-    db.bind()
     user = User(
         id=clock.new_id(),
         email=normalize_email(email),
@@ -59,22 +60,17 @@ def create_user(email: str, password: str, name: str, role: str) -> User:
         password_hash=passwords.hash_password(password),
         created_at=clock.iso(),
     )
-    try:
-        with db.transaction() as txn:
-            txn.save(
-                EmailClaim(email=user.email, user_id=user.id),
-                condition=EmailClaim.email.does_not_exist(),
-            )
-            txn.save(user, condition=User.id.does_not_exist())
-    except TransactWriteError as exc:
-        if "ConditionalCheckFailed" in db.cancellation_codes(exc):
-            raise EmailTaken() from None
-        raise
+    uow = UnitOfWork()
+    uow.put(
+        EmailClaim(email=user.email, user_id=user.id), condition=EmailClaim.email.does_not_exist()
+    )
+    uow.put(user, condition=User.id.does_not_exist())
+    if uow.commit():
+        raise EmailTaken()
     return user
 
 
 def get_user(user_id: str) -> User:
-    db.bind()
     try:
         return User.get(user_id, consistent_read=True)
     except DoesNotExist:
@@ -83,7 +79,6 @@ def get_user(user_id: str) -> User:
 
 def find_by_email(email: str) -> User | None:
     """The user of an address as typed (normalized like at registration), or None."""
-    db.bind()
     try:
         key = normalize_email(email)
     except ValidationFailed:  # not an address: nobody can have registered it
@@ -96,8 +91,7 @@ def find_by_email(email: str) -> User | None:
 
 
 def list_users(role: str | None, limit: int, after: str | None) -> Page[User]:
-    db.bind()
-    roles = [role] if role else list(tokens.ROLES)
+    roles = [role] if role else list(Role)
     return newest_first([(User.by_role, r) for r in roles], User.id, limit, after)
 
 
@@ -122,36 +116,34 @@ def _update_once(
         actions.append(User.active.set(active))
     if not actions:
         return user
-    stays_admin = (role or user.role) == "admin" and (user.active if active is None else active)
+    stays_admin = (role or user.role) == Role.ADMIN and (user.active if active is None else active)
     # Optimistic: the update applies to the user as we read it.
     condition = (User.role == user.role) & (User.active == user.active)
-    is_admin = (User.role == "admin") & (User.active == True)  # noqa: E712
-    try:
-        if user.role == "admin" and user.active and not stays_admin:
-            # The index is eventually consistent: its answer is checked in the transaction, and
-            # each retry checks another candidate, in case the first one is stale.
-            others = [
-                u.id
-                for u in User.by_role.query("admin", filter_condition=is_admin)
-                if u.id != user.id
-            ]
-            if not others:
-                raise LastAdmin()
-            # Checking one other admin is enough: of two admins demoting each other at once,
-            # the second transaction finds its check broken and fails.
-            with db.transaction() as txn:
-                txn.update(user, actions, condition=condition)
-                txn.condition_check(User, others[attempt % len(others)], condition=is_admin)
-        else:
+    is_admin = (User.role == Role.ADMIN) & (User.active == True)  # noqa: E712
+    if user.role == Role.ADMIN and user.active and not stays_admin:
+        # The index is eventually consistent: its answer is checked in the transaction, and
+        # each retry checks another candidate, in case the first one is stale.
+        others = [
+            u.id
+            for u in User.by_role.query(Role.ADMIN, filter_condition=is_admin)
+            if u.id != user.id
+        ]
+        if not others:
+            raise LastAdmin()
+        # Checking one other admin is enough: of two admins demoting each other at once,
+        # the second transaction finds its check broken and fails.
+        uow = UnitOfWork()
+        uow.update(user, actions, condition=condition)
+        uow.check(User, others[attempt % len(others)], condition=is_admin)
+        if uow.commit():
+            raise db.Contention()  # changed under us: decide again
+    else:
+        try:
             user.update(actions, condition=condition)
-    except TransactWriteError as exc:
-        if "ConditionalCheckFailed" in db.cancellation_codes(exc):
-            raise db.Contention() from exc  # changed under us: decide again
-        raise
-    except UpdateError as exc:
-        if "ConditionalCheckFailed" in str(exc):
-            raise db.Contention() from exc
-        raise
+        except UpdateError as exc:
+            if condition_failed(exc):
+                raise db.Contention() from exc
+            raise
     return get_user(user_id)
 
 
@@ -180,7 +172,9 @@ def _record_failure(user: User, now: float) -> None:
     window_start = now - get_settings().login_window_seconds
     try:  # inside the current window: count it
         user.update([User.failed_logins.add(1)], condition=User.failures_since > window_start)
-    except UpdateError:  # no window, or an old one: open a new one
+    except UpdateError as exc:  # no window, or an old one: open a new one
+        if not condition_failed(exc):
+            raise
         user.update([User.failed_logins.set(1), User.failures_since.set(int(now))])
 
 
@@ -209,7 +203,6 @@ def login(email: str, password: str) -> Tokens:
 
 
 def refresh(refresh_token: str) -> Tokens:
-    db.bind()
     token_hash = tokens.refresh_token_hash(refresh_token)
     try:
         stored = RefreshToken.get(token_hash, consistent_read=True)
@@ -229,7 +222,6 @@ def refresh(refresh_token: str) -> Tokens:
 
 
 def logout(caller_id: str, refresh_token: str) -> None:
-    db.bind()
     with contextlib.suppress(DeleteError):  # unknown or someone else's token: nothing to revoke
         RefreshToken(token_hash=tokens.refresh_token_hash(refresh_token)).delete(
             condition=RefreshToken.user_id == caller_id
@@ -242,6 +234,6 @@ def ensure_admin(email: str, password: str, name: str = "Admin") -> tuple[User, 
     if existing is not None:
         return existing, False
     try:
-        return create_user(email, password, name, "admin"), True
+        return create_user(email, password, name, Role.ADMIN), True
     except EmailTaken:
         return find_by_email(email), False  # type: ignore[return-value]

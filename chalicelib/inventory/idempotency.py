@@ -1,8 +1,9 @@
-"""Idempotency-Key markers: one per caller, resource and key, written in the creating transaction.
+"""Idempotent creates: `create_once`, and the Idempotency-Key markers it writes.
 
-A marker remembers which id the key created and a hash of the request body. It is read in the
-same BatchGetItem as the rest of the request and put with `attribute_not_exists(key) OR
-expires_at < now`, so of two concurrent duplicates exactly one transaction succeeds.
+A marker (one per caller, resource and key) remembers which id the key created and a hash of the
+request body. It is read in the same BatchGetItem as the rest of the request and put, in the
+creating transaction, with `attribute_not_exists(key) OR expires_at < now`, so of two concurrent
+duplicates exactly one transaction succeeds.
 """
 
 from __future__ import annotations
@@ -10,15 +11,21 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import CancellationReason
 
 from chalicelib import clock
-from chalicelib.errors import IdempotencyKeyReused, ValidationFailed
+from chalicelib.errors import IdempotencyKeyReused, NotFound, ValidationFailed
+from chalicelib.inventory import stock
+from chalicelib.store import db
 from chalicelib.store.models import IdempotencyMarker
+from chalicelib.store.transact import Reads, Slot, UnitOfWork, read_batch
+
+M = TypeVar("M")
 
 LIFETIME = timedelta(hours=24)
 # 1..128 printable ASCII characters (spaces inside only: HTTP trims them at the ends). The
@@ -84,7 +91,7 @@ def read(wanted: Intent) -> IdempotencyMarker | None:
         return None
 
 
-def add_marker(txn: TransactWrite, wanted: Intent, resource_id: str) -> None:
+def add_marker(uow: UnitOfWork, wanted: Intent, resource_id: str) -> Slot:
     assert wanted.marker_key is not None
     now = datetime.fromtimestamp(int(clock.now()), tz=UTC)
     marker = IdempotencyMarker(
@@ -93,7 +100,115 @@ def add_marker(txn: TransactWrite, wanted: Intent, resource_id: str) -> None:
         body_hash=wanted.body_hash,
         expires_at=now + LIFETIME,
     )
-    txn.save(
+    return uow.put(
         marker,
         condition=IdempotencyMarker.key.does_not_exist() | (IdempotencyMarker.expires_at < now),
+        name="marker",
     )
+
+
+# ---- create once ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Created(Generic[M]):
+    item: M
+    created: bool  # False: the answer to an earlier request with the same key (a replay)
+
+
+@dataclass(frozen=True)
+class Undoable(Generic[M]):
+    """A resource that is created once and may be undone later (an order, a purchase)."""
+
+    model: type[M]
+    ended: str  # the attribute that marks it undone: cancelled_at, reversed_at
+    undone: str  # the 404 message for a replay whose creation was undone since
+
+    def live(self, item_id: str, missing: str) -> M:
+        """The item (strongly consistent), unless it does not exist or was undone: 404."""
+        item = db.get_live(self.model, item_id, self.ended)
+        if item is None:
+            raise NotFound(missing)
+        return item
+
+    def add_undo(self, uow: UnitOfWork, item: M, index_keys: Iterable[Any]) -> Slot:
+        """Mark `item` undone, once, and drop it from the lists (their index keys removed)."""
+        ended = getattr(self.model, self.ended)
+        key = self.model.id  # type: ignore[attr-defined]
+        actions = [ended.set(clock.iso()), *(attribute.remove() for attribute in index_keys)]
+        return uow.update(
+            item, actions, condition=ended.does_not_exist() & key.exists(), name="undo"
+        )
+
+
+class RaisesForFailures(Protocol):
+    def raise_for(self, failed: Mapping[Slot, CancellationReason]) -> None: ...
+
+
+Build = Callable[[str, Reads], M]  # (new id, what was read) -> the new item, or a domain error
+AddWrites = Callable[[UnitOfWork, M, Reads, bool], RaisesForFailures]  # ... alert -> its side
+
+
+def create_once(
+    resource: Undoable[M],
+    wanted: Intent,
+    build: Build[M],
+    add_writes: AddWrites[M],
+    skus: Iterable[str] = (),
+    user_ids: Iterable[str] = (),
+) -> Created[M]:
+    """Create an item at most once per Idempotency-Key, with whatever `add_writes` adds to its
+    transaction (the stock it moves), in one BatchGetItem and one TransactWriteItems.
+
+    One id serves every attempt: an attempt that finds it written knows an earlier attempt of
+    this request committed (its answer was lost), and must not write again. A replay answers the
+    item the key created (404 if undone since); the same key with another body is 409.
+    """
+    new_id = clock.new_id()
+    skus, user_ids = list(skus), list(user_ids)
+
+    def attempt() -> Created[M]:
+        reads = read_batch(skus, user_ids, wanted.marker_key, also=(resource.model, new_id))
+        earlier = reads.of(resource.model).get(new_id)
+        if earlier is not None:
+            return Created(earlier, True)
+        replay = replayed_id(reads.marker, wanted)
+        if replay is not None:
+            return _answer(resource, replay, created=False)
+        item = build(new_id, reads)
+        return stock.with_alerts(
+            lambda alert: _write(resource, wanted, item, reads, add_writes, alert)
+        )
+
+    return db.with_retries(attempt, attempts=6)
+
+
+def _write(
+    resource: Undoable[M],
+    wanted: Intent,
+    item: M,
+    reads: Reads,
+    add_writes: AddWrites[M],
+    alert: bool,
+) -> Created[M]:
+    item_id: str = item.id  # type: ignore[attr-defined]
+    uow = UnitOfWork()
+    mine = uow.put(item, condition=resource.model.id.does_not_exist(), name="new")  # type: ignore[attr-defined]
+    marker = add_marker(uow, wanted, item_id) if wanted.marker_key else None
+    side = add_writes(uow, item, reads, alert)
+    failed = uow.commit()
+    if not failed:
+        return Created(item, True)
+    if mine in failed:  # written by an earlier attempt whose answer was lost
+        return _answer(resource, item_id, created=True)
+    if marker in failed:  # the same key, sent twice at once: the other one won
+        replay = replayed_id(read(wanted), wanted)
+        if replay is None:
+            raise db.Contention()  # the winning marker expired at once: start over
+        return _answer(resource, replay, created=replay == item_id)
+    side.raise_for(failed)
+    raise db.Contention()  # changed since the read: read again
+
+
+def _answer(resource: Undoable[M], item_id: str, created: bool) -> Created[M]:
+    return Created(resource.live(item_id, resource.undone), created)

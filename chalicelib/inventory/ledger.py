@@ -1,14 +1,12 @@
-"""The stock ledger: every stock change writes one movement in the same transaction."""
+"""The stock ledger: every stock change writes one movement in the same unit of work."""
 
 from __future__ import annotations
-
-from pynamodb.transactions import TransactWrite
 
 from chalicelib import clock
 from chalicelib.store.models import Movement, Product
 from chalicelib.store.pages import Page, newest_first
-
-KINDS = ("initial", "adjustment", "sale", "sale_cancelled", "purchase", "purchase_reversed")
+from chalicelib.store.transact import UnitOfWork
+from chalicelib.vocabulary import MovementKind
 
 
 def ledger_key(sku: str, incarnation: str) -> str:
@@ -16,18 +14,22 @@ def ledger_key(sku: str, incarnation: str) -> str:
 
 
 def add_movement(
-    txn: TransactWrite, sku: str, incarnation: str, kind: str, change: int, reference: str | None
+    uow: UnitOfWork,
+    sku: str,
+    incarnation: str,
+    kind: MovementKind,
+    change: int,
+    reference: str | None,
 ) -> Movement:
-    assert kind in KINDS
     movement = Movement(
         ledger=ledger_key(sku, incarnation),
         id=clock.new_id(),
         at=clock.iso(),
-        kind=kind,
+        kind=str(MovementKind(kind)),  # a known kind, stored as its word
         quantity_change=change,
         reference=reference,
     )
-    txn.save(movement, condition=Movement.id.does_not_exist())
+    uow.put(movement, condition=Movement.id.does_not_exist(), name="movement")
     return movement
 
 

@@ -1,4 +1,5 @@
-"""The product catalog. Stock changes here are adjustments; sales and purchases live in orders."""
+"""The product catalog. Stock changes here are adjustments; sales and purchases have their own
+modules."""
 
 from __future__ import annotations
 
@@ -6,16 +7,18 @@ import zlib
 from decimal import Decimal
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
 
 from chalicelib import clock
 from chalicelib.alerts import episodes
-from chalicelib.errors import NotFound, SkuExists
+from chalicelib.errors import Busy, NotFound, SkuExists
 from chalicelib.inventory import ledger
 from chalicelib.settings import get_settings
 from chalicelib.store import db
 from chalicelib.store.models import Movement, Product
 from chalicelib.store.pages import Page, scan_page
+from chalicelib.store.transact import UnitOfWork, condition_failed
+from chalicelib.vocabulary import MovementKind
 
 EDITABLE = ("name", "description", "price", "low_stock_threshold")
 
@@ -25,7 +28,6 @@ def alert_shard(sku: str) -> int:
 
 
 def get_product(sku: str) -> Product:
-    db.bind()
     try:
         return Product.get(sku, consistent_read=True)
     except DoesNotExist:
@@ -33,14 +35,31 @@ def get_product(sku: str) -> Product:
 
 
 def list_products(limit: int, after: str | None) -> Page[Product]:
-    db.bind()
     return scan_page(Product, "sku", limit, after)
 
 
 def create_product(
     sku: str, name: str, description: str, price: Decimal, stock: int, low_stock_threshold: int
 ) -> Product:
-    db.bind()
+    # A second attempt only after closing the episode a deleted namesake left open.
+    for attempt in range(2):
+        product, created = _create_once(
+            sku, name, description, price, stock, low_stock_threshold, last=attempt == 1
+        )
+        if created:
+            return product
+    raise Busy(headers={"Retry-After": "1"})  # a namesake's episode reopened at once
+
+
+def _create_once(
+    sku: str,
+    name: str,
+    description: str,
+    price: Decimal,
+    stock: int,
+    low_stock_threshold: int,
+    last: bool,
+) -> tuple[Product, bool]:
     now = clock.iso()
     incarnation = clock.new_id()
     product = Product(
@@ -56,28 +75,22 @@ def create_product(
         created_at=now,
         updated_at=now,
     )
-    try:
-        with db.transaction() as txn:
-            txn.save(product, condition=Product.sku.does_not_exist())
-            ledger.add_movement(txn, sku, incarnation, "initial", stock, None)
-            if episodes.is_low(stock, low_stock_threshold):
-                episodes.add_open_ops(txn, product, stock, low_stock_threshold)
-    except TransactWriteError as exc:
-        codes = db.cancellation_codes(exc)
-        if codes and codes[0] == "ConditionalCheckFailed":
-            raise SkuExists() from None
-        if "ConditionalCheckFailed" in codes:  # an old episode of a deleted namesake is open
-            episodes.close_episode(sku)
-            return create_product(sku, name, description, price, stock, low_stock_threshold)
-        raise
+    uow = UnitOfWork()
+    mine = uow.put(product, condition=Product.sku.does_not_exist(), name=sku)
+    ledger.add_movement(uow, sku, incarnation, MovementKind.INITIAL, stock, None)
     if episodes.is_low(stock, low_stock_threshold):
-        episodes.count_opened()
-    return product
+        episodes.add_open_ops(uow, product, stock, low_stock_threshold)
+        uow.after_commit(episodes.count_opened)
+    failed = uow.commit()
+    if mine in failed:
+        raise SkuExists()
+    if failed and not last:  # an old episode of a deleted namesake is open
+        episodes.close_episode(sku)
+    return product, not failed
 
 
 def update_product(sku: str, changes: dict[str, Any]) -> Product:
     """Set any of EDITABLE and, optionally, `stock` (a recorded adjustment)."""
-    db.bind()
     fields = {k: v for k, v in changes.items() if k in EDITABLE}
     stock = changes.get("stock")
     if stock is None:
@@ -99,7 +112,7 @@ def _update_fields(sku: str, fields: dict[str, Any]) -> Product:
     try:
         product.update(actions, condition=Product.sku.exists())
     except UpdateError as exc:
-        if "ConditionalCheckFailed" in str(exc):
+        if condition_failed(exc):
             raise NotFound("No product has this sku") from None
         raise
     _after_write(before, product)
@@ -115,23 +128,22 @@ def _adjust(sku: str, fields: dict[str, Any], stock: int) -> Product:
         Product.stock.set(stock),
         Product.headroom.set(stock - threshold),
     ]
-    try:
-        with db.transaction() as txn:
-            # Optimistic: the adjustment applies to the stock and threshold we read (headroom
-            # is computed from both), or is tried again.
-            txn.update(
-                before,
-                actions,
-                condition=(Product.stock == before.stock)
-                & (Product.low_stock_threshold == before.low_stock_threshold)
-                & (Product.incarnation == before.incarnation),
-            )
-            if change:
-                ledger.add_movement(txn, sku, before.incarnation, "adjustment", int(change), None)
-    except TransactWriteError as exc:
-        if "ConditionalCheckFailed" in db.cancellation_codes(exc):
-            raise db.Contention() from exc
-        raise
+    uow = UnitOfWork()
+    # Optimistic: the adjustment applies to the stock and threshold we read (headroom is
+    # computed from both), or is tried again.
+    uow.update(
+        before,
+        actions,
+        condition=(Product.stock == before.stock)
+        & (Product.low_stock_threshold == before.low_stock_threshold)
+        & (Product.incarnation == before.incarnation),
+    )
+    if change:
+        ledger.add_movement(
+            uow, sku, before.incarnation, MovementKind.ADJUSTMENT, int(change), None
+        )
+    if uow.commit():
+        raise db.Contention()
     # The write applied to exactly what we read: the result is known without reading it back.
     after = Product(
         **{
@@ -153,11 +165,10 @@ def _after_write(before: Product, after: Product) -> None:
 
 
 def delete_product(sku: str) -> None:
-    db.bind()
     try:
         Product(sku=sku).delete(condition=Product.sku.exists())
     except DeleteError as exc:
-        if "ConditionalCheckFailed" in str(exc):
+        if condition_failed(exc):
             raise NotFound("No product has this sku") from None
         raise
     episodes.close_episode(sku)

@@ -3,146 +3,66 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
-
-from pynamodb.exceptions import TransactWriteError
 
 from chalicelib import clock
-from chalicelib.alerts import episodes
 from chalicelib.errors import InsufficientStock, NotFound, UnknownSku
 from chalicelib.inventory import idempotency
-from chalicelib.inventory.idempotency import Intent
-from chalicelib.inventory.orders import (
-    ALL,
-    StaleAlert,
-    Write,
-    give_stock,
-    read_batch,
-    settle_episodes,
-    shortages,
-    take_stock,
-)
+from chalicelib.inventory.idempotency import Created, Intent, Undoable
+from chalicelib.inventory.stock import StockChanges, with_alerts
+from chalicelib.schemas.orders import PurchaseIn
 from chalicelib.store import db
 from chalicelib.store.models import Product, Purchase
 from chalicelib.store.pages import Page, newest_first
+from chalicelib.store.transact import Reads, UnitOfWork, read_batch
+from chalicelib.vocabulary import Caller, MovementKind
 
-RESOURCE = "purchase-orders"
+ALL = "all"  # the one partition of the "every purchase" index
+PURCHASES = Undoable(
+    Purchase, "reversed_at", "The purchase created with this Idempotency-Key was reversed"
+)
+MISSING = "No purchase has this id"
 
 
 def today() -> str:
     return datetime.fromtimestamp(clock.now(), tz=UTC).date().isoformat()
 
 
-def create_purchase(
-    caller_id: str,
-    sku: str,
-    quantity: int,
-    supplier_name: str,
-    purchase_date: str | None,
-    unit_cost: Decimal | None,
-    wanted: Intent,
-) -> tuple[Purchase, bool]:
-    """Restock. Returns (purchase, created): created is False for an idempotent replay."""
-    db.bind()
-    purchase_id = clock.new_id()  # one id for every attempt (see orders.create_order)
-    purchase, created, was_low = db.with_retries(
-        lambda: _create(
-            purchase_id,
-            caller_id,
-            sku,
-            quantity,
-            supplier_name,
-            purchase_date or today(),
-            unit_cost,
-            wanted,
-        ),
-        attempts=6,
-    )
-    if was_low:
-        settle_episodes([sku])
-    return purchase, created
+def create_purchase(caller: Caller, body: PurchaseIn, wanted: Intent) -> Created[Purchase]:
+    """Restock: the product's stock rises by the quantity, with its movement."""
+
+    def build(purchase_id: str, reads: Reads) -> Purchase:
+        product = reads.products.get(body.sku)
+        if product is None:
+            raise UnknownSku(details=[{"sku": body.sku}])
+        return Purchase(
+            id=purchase_id,
+            sku=body.sku,
+            product_name=product.name,
+            quantity=body.quantity,
+            supplier_name=body.supplier_name,
+            purchase_date=body.purchase_date or today(),
+            unit_cost=body.unit_cost,
+            incarnation=product.incarnation,
+            created_at=clock.iso(),
+            created_by=caller.id,
+            body_hash=wanted.body_hash,
+            list_key=ALL,
+        )
+
+    return idempotency.create_once(PURCHASES, wanted, build, _restock, skus=[body.sku])
 
 
-def _create(
-    purchase_id: str,
-    caller_id: str,
-    sku: str,
-    quantity: int,
-    supplier_name: str,
-    purchase_date: str,
-    unit_cost: Decimal | None,
-    wanted: Intent,
-) -> tuple[Purchase, bool, bool]:
-    reads = read_batch([sku], marker_key=wanted.marker_key, also=(Purchase, purchase_id))
-    if purchase_id in reads.of(Purchase):  # an earlier attempt committed; its answer was lost
-        return reads.of(Purchase)[purchase_id], True, False
-    replay = idempotency.replayed_id(reads.marker, wanted)
-    if replay is not None:
-        return _replayed(replay), False, False
-    product = reads.products.get(sku)
-    if product is None:
-        raise UnknownSku(details=[{"sku": sku}])
-    purchase = Purchase(
-        id=purchase_id,
-        sku=sku,
-        product_name=product.name,
-        quantity=quantity,
-        supplier_name=supplier_name,
-        purchase_date=purchase_date,
-        unit_cost=unit_cost,
-        incarnation=product.incarnation,
-        created_at=clock.iso(),
-        created_by=caller_id,
-        body_hash=wanted.body_hash,
-        list_key=ALL,
-    )
-    write = Write()
-    write.txn.save(purchase, condition=Purchase.id.does_not_exist())
-    write.label("put", "purchase")
-    if wanted.marker_key:
-        idempotency.add_marker(write.txn, wanted, purchase.id)
-        write.label("put", "marker")
-    give_stock(write, sku, product.incarnation, quantity, "purchase", purchase.id)
-    try:
-        write.commit()
-    except TransactWriteError as exc:
-        if db.is_retryable(exc):
-            raise
-        failed = write.failures(exc)
-        if "purchase" in failed:  # written by an earlier attempt whose answer was lost
-            return Purchase.get(purchase_id, consistent_read=True), True, False
-        if "marker" in failed:  # the same key, sent twice at once: the other one won
-            replay = idempotency.replayed_id(idempotency.read(wanted), wanted)
-            if replay is None:
-                raise db.Contention() from exc
-            return _replayed(replay), False, False
-        if failed:
-            raise db.Contention() from exc  # deleted or re-created since the read
-        raise
-    return purchase, True, episodes.is_low(int(product.stock), int(product.low_stock_threshold))
-
-
-def _live_purchase(purchase_id: str, missing: str) -> Purchase:
-    """The purchase, unless it does not exist or was reversed (then `missing` as a 404)."""
-    purchase = db.get_live(Purchase, purchase_id, "reversed_at")
-    if purchase is None:
-        raise NotFound(missing)
-    return purchase
-
-
-def _replayed(purchase_id: str) -> Purchase:
-    return _live_purchase(
-        purchase_id, "The purchase created with this Idempotency-Key was reversed"
-    )
+def _restock(uow: UnitOfWork, purchase: Purchase, reads: Reads, alert: bool) -> StockChanges:
+    changes = StockChanges(uow, reference=purchase.id)
+    changes.give(reads.products[purchase.sku], int(purchase.quantity), MovementKind.PURCHASE)
+    return changes
 
 
 def get_purchase(purchase_id: str) -> Purchase:
-    db.bind()
-    return _live_purchase(purchase_id, "No purchase has this id")
+    return PURCHASES.live(purchase_id, MISSING)
 
 
 def list_purchases(limit: int, after: str | None) -> Page[Purchase]:
-    db.bind()
     return newest_first([(Purchase.all_purchases, ALL)], Purchase.id, limit, after)
 
 
@@ -152,7 +72,6 @@ def reverse_purchase(purchase_id: str) -> Purchase:
     A purchase of a product since deleted or re-created is reversed without touching stock (its
     stock left with the product), as a cancelled order's line is.
     """
-    db.bind()
     return db.with_retries(lambda: _reverse(purchase_id), attempts=6)
 
 
@@ -171,43 +90,21 @@ def _reverse(purchase_id: str) -> Purchase:
                 }
             ]
         )
-    try:
-        _write_reversal(purchase, product, alert=True)
-    except StaleAlert:  # the scheduled check will open the episode
-        _write_reversal(purchase, product, alert=False)
+    with_alerts(lambda alert: _write_reversal(purchase, product, alert))
     return purchase
 
 
 def _write_reversal(purchase: Purchase, product: Product | None, alert: bool) -> None:
-    write = Write()
-    write.txn.update(
-        purchase,
-        [Purchase.reversed_at.set(clock.iso()), Purchase.list_key.remove()],
-        condition=Purchase.reversed_at.does_not_exist() & Purchase.id.exists(),
-    )
-    write.label("update", "purchase")
+    uow = UnitOfWork()
+    undo = PURCHASES.add_undo(uow, purchase, [Purchase.list_key])
+    changes = StockChanges(uow, reference=purchase.id, alert=alert)
     if product is None:
-        # Still gone or re-created when we write, or we read again.
-        write.txn.condition_check(
-            Product,
-            purchase.sku,
-            condition=Product.sku.does_not_exist() | (Product.incarnation != purchase.incarnation),
-        )
-        write.label("check", "product-gone")
+        changes.expect_gone(purchase.sku, purchase.incarnation)
     else:
-        take_stock(write, product, int(purchase.quantity), "purchase_reversed", purchase.id, alert)
-    try:
-        write.commit()
-    except TransactWriteError as exc:
-        if db.is_retryable(exc):
-            raise
-        failed = write.failures(exc)
-        if "purchase" in failed:
-            raise NotFound("No purchase has this id") from None  # reversed meanwhile
-        if "product-gone" in failed:
-            raise db.Contention() from exc
-        if product is not None:
-            short = shortages(failed, {product.sku: (product, int(purchase.quantity))})
-            if short:
-                raise InsufficientStock(details=short) from None
-        raise
+        changes.take(product, int(purchase.quantity), MovementKind.PURCHASE_REVERSED)
+    failed = uow.commit()
+    if undo in failed:
+        raise NotFound(MISSING)  # reversed meanwhile
+    if failed:
+        changes.raise_for(failed)
+        raise db.Contention()

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     PlainSerializer,
     PlainValidator,
     StrictBool,
@@ -21,6 +23,8 @@ from pydantic import (
     StrictStr,
     WithJsonSchema,
 )
+
+from chalicelib.vocabulary import MovementKind, Role
 
 CENT = Decimal("0.01")
 MAX_MONEY = Decimal("1000000000")
@@ -94,7 +98,16 @@ SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"  # every id is a ULID
 Sku = Annotated[StrictStr, Field(pattern=SKU_PATTERN, min_length=1, max_length=64)]
 Timestamp = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")]
-Role = Annotated[StrictStr, Field(pattern="^(admin|staff|customer)$")]
+
+
+def one_of(names: type[StrEnum]) -> Any:
+    """A string field that takes one of a named set's words (documented as an enum)."""
+    words: list[JsonValue] = [str(name) for name in names]
+    pattern = "^(" + "|".join(str(word) for word in words) + ")$"
+    return Field(pattern=pattern, json_schema_extra={"enum": words})
+
+
+RoleName = Annotated[StrictStr, one_of(Role)]
 
 
 def _not_nullable(schema: dict[str, Any]) -> None:
@@ -170,7 +183,7 @@ class RegisterIn(Request):
 
 
 class CreateUserIn(RegisterIn):
-    role: Role
+    role: RoleName
 
 
 class LoginIn(Request):
@@ -185,12 +198,12 @@ class RefreshIn(Request):
 class UpdateUserIn(Request):
     # May be left out, not null (as ProductPatchIn).
     name: Name | None = omittable()
-    role: Role | None = omittable()
+    role: RoleName | None = omittable()
     active: StrictBool | None = omittable()
 
 
 class UserQuery(PageQuery):
-    role: Role | None = None
+    role: RoleName | None = None
 
 
 class UserOut(Response):
@@ -256,8 +269,6 @@ class ProductOut(Response):
 
 class MovementOut(Response):
     at: Timestamp
-    kind: str = Field(
-        pattern="^(initial|adjustment|sale|sale_cancelled|purchase|purchase_reversed)$"
-    )
+    kind: Annotated[str, one_of(MovementKind)]
     quantity_change: int
     reference: str | None

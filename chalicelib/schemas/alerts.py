@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, StrictStr
 
-from chalicelib.schemas import PageQuery, Response, Timestamp
+from chalicelib.schemas import PageQuery, Response, Timestamp, one_of
+from chalicelib.vocabulary import NotificationStatus
+
+Status = Annotated[StrictStr, one_of(NotificationStatus)]
 
 
 class NotificationQuery(PageQuery):
-    status: Literal["open", "resolved"] | None = None
+    status: Status | None = None
 
 
 class NotificationOut(Response):
@@ -20,7 +23,7 @@ class NotificationOut(Response):
     message: str
     stock: int
     threshold: int
-    status: Literal["open", "resolved"]
+    status: Status
     created_at: Timestamp
     resolved_at: Timestamp | None
     emailed_at: Timestamp | None

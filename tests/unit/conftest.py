@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -15,14 +14,13 @@ from moto.core.botocore_stubber import BotocoreStubber
 from moto.dynamodb.models import dynamodb_backends
 from moto.ses.models import ses_backends
 
-from chalicelib.auth import keys, users
+from chalicelib.auth import keys
 from chalicelib.settings import get_settings, reset_settings
 from chalicelib.store import db
 from infra import gateway_shim
+from tests.unit.helpers import Api, make_user
 
 gateway_shim.install()
-
-_counter = itertools.count()
 
 
 @pytest.fixture(scope="module")
@@ -81,58 +79,9 @@ def client(aws: None) -> Iterator[Client]:
         yield test_client
 
 
-class Api:
-    """A thin JSON client over chalice's test client."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        token: str | None = None,
-        headers: dict[str, str] | None = None,
-        raw: bytes | None = None,
-    ) -> Any:
-        import json
-
-        sent = {"Content-Type": "application/json", **(headers or {})}
-        if token:
-            sent["Authorization"] = f"Bearer {token}"
-        payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        response = getattr(self.client.http, method.lower())(path, headers=sent, body=payload)
-        return Reply(response.status_code, response.headers, response.body)
-
-    def login(self, email: str, password: str) -> dict[str, Any]:
-        reply = self.call("POST", "/auth/login", {"email": email, "password": password})
-        assert reply.status == 200, reply.json
-        return reply.json
-
-
-class Reply:
-    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    @property
-    def json(self) -> Any:
-        import json
-
-        return json.loads(self.body) if self.body else None
-
-
 @pytest.fixture()
 def api(client: Client) -> Api:
     return Api(client)
-
-
-def make_user(role: str, password: str = "password123") -> tuple[str, str]:
-    email = f"{role}{next(_counter)}@example.com"
-    user = users.create_user(email, password, f"A {role}", role)
-    return user.id, email
 
 
 @pytest.fixture()
@@ -158,6 +107,8 @@ def ses(aws: None) -> Iterator[None]:
     mail.forget_client()
 
 
-def sent() -> list[Any]:
-    """What moto's SES accepted."""
-    return list(ses_backends[DEFAULT_ACCOUNT_ID][get_settings().region].sent_messages)
+@pytest.fixture()
+def admin(ses: None) -> str:
+    """An admin's email (low-stock mail goes to the admins)."""
+    _, email = make_user("admin")
+    return email

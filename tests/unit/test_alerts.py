@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -19,15 +17,9 @@ from chalicelib.inventory import products
 from chalicelib.settings import reset_settings
 from chalicelib.store.models import AlertState, Notification, Product
 from tests.conftest import TEST_ENV
-from tests.unit.conftest import make_user, sent
+from tests.unit.helpers import make_user, raw_product, run_together, sent
 
 SENDER = TEST_ENV["ALERT_SENDER"]
-
-
-@pytest.fixture()
-def admin(ses: None) -> str:
-    _, email = make_user("admin")
-    return email
 
 
 def add(sku: str, stock: int, threshold: int = 5) -> Product:
@@ -36,23 +28,6 @@ def add(sku: str, stock: int, threshold: int = 5) -> Product:
 
 def adjust(sku: str, stock: int) -> Product:
     return products.update_product(sku, {"stock": stock})
-
-
-def raw_product(sku: str, stock: int, threshold: int = 5) -> Product:
-    """A product as a bulk import writes it: no ledger, no episode opened."""
-    now = clock.iso()
-    return Product(
-        sku=sku,
-        name=f"Name of {sku}",
-        price=Decimal("1.00"),
-        stock=stock,
-        low_stock_threshold=threshold,
-        headroom=stock - threshold,
-        alert_shard=products.alert_shard(sku),
-        incarnation=clock.new_id(),
-        created_at=now,
-        updated_at=now,
-    )
 
 
 def raw_stock(sku: str, stock: int) -> None:
@@ -71,30 +46,6 @@ def of_sku(sku: str) -> list[Notification]:
 
 def pending_ids() -> set[str]:
     return {n.id for n in Notification.unemailed.query("pending")}
-
-
-def run_together(*jobs: Callable[[], Any]) -> list[Any]:
-    """Start the jobs at the same moment on threads; re-raise the first failure."""
-    barrier = threading.Barrier(len(jobs))
-    results: list[Any] = [None] * len(jobs)
-    errors: list[BaseException] = []
-
-    def run(index: int, job: Callable[[], Any]) -> None:
-        barrier.wait()
-        try:
-            results[index] = job()
-        except BaseException as exc:  # noqa: BLE001 - surfaced below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a job hung"
-    if errors:
-        raise errors[0]
-    return results
 
 
 # ---- episodes and the check ------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 from chalicelib.alerts.check import run_check
 from chalicelib.store import db
 from chalicelib.store.models import Product
-from tests.unit.test_alerts import admin, raw_product  # noqa: F401 (admin: a fixture)
+from tests.unit.helpers import raw_product
 
 
 class ReadMeter:

@@ -15,7 +15,7 @@ import pytest
 
 from chalicelib import clock
 from chalicelib.auth import passwords
-from tests.unit.conftest import Api, make_user
+from tests.unit.helpers import Api, make_user
 
 PASSWORD = "password123"
 

@@ -15,7 +15,7 @@ import pytest
 from botocore.awsrequest import AWSResponse  # type: ignore[import-untyped]
 
 from chalicelib.store import db
-from tests.unit.test_sales_orders import (
+from tests.unit.helpers import (
     add_product,
     all_items,
     assert_ledger,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.conftest import Api, sent
+from tests.unit.helpers import Api, run_together, sent
 
 pytestmark = pytest.mark.usefixtures("ses")
 
@@ -206,7 +206,6 @@ def test_sales_racing_checks_give_one_notification(
     from chalicelib.alerts.check import run_check
     from chalicelib.inventory.idempotency import Intent
     from chalicelib.store.models import User
-    from tests.unit.test_alerts import run_together
 
     admin = tokens["admin"]
     buyer = next(iter(User.by_role.query("admin"))).id
@@ -215,13 +214,14 @@ def test_sales_racing_checks_give_one_notification(
         new_product(api, admin, sku, stock=9)
 
     def sell() -> None:
-        from chalicelib.inventory import orders  # the domain: the test client is not threadsafe
+        from chalicelib.inventory import sales  # the domain: the test client is not threadsafe
+        from chalicelib.schemas.orders import SalesOrderIn
+        from chalicelib.vocabulary import Caller, Role
 
         for sku in skus:
             for _ in range(3):  # 9 -> 6 -> 3 (low) -> 0
-                orders.create_order(
-                    buyer, "admin", [orders.LineIn(sku, 3)], None, None, Intent(None, "unused")
-                )
+                body = SalesOrderIn.model_validate({"items": [{"sku": sku, "quantity": 3}]})
+                sales.create_order(Caller(buyer, Role.ADMIN), body, Intent(None, "unused"))
 
     run_together(sell, lambda: [run_check() for _ in range(4)])
     for sku in skus:

@@ -9,7 +9,7 @@ from urllib.parse import urljoin, urlparse
 import pytest
 from openapi_spec_validator import validate
 
-from tests.unit.conftest import Api
+from tests.unit.helpers import Api
 
 # Fixtures shared with test_auth (one moto per module, tables emptied between tests).
 

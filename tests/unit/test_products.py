@@ -8,7 +8,7 @@ from unittest import mock
 import pytest
 
 from chalicelib.store.models import Product
-from tests.unit.conftest import Api
+from tests.unit.helpers import Api
 
 # Fixtures shared with test_auth (one moto per module, tables emptied between tests).
 

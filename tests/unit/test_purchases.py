@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from chalicelib.store.models import AlertState, Notification
-from tests.unit.test_sales_orders import (
+from tests.unit.helpers import (
     add_product,
     all_items,
     assert_ledger,

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from chalicelib.store import db
-from tests.unit.conftest import make_user
-from tests.unit.test_sales_orders import add_product, order
+from tests.unit.helpers import add_product, make_user, order
 
 MAX_SALE_REQUESTS = 2
 

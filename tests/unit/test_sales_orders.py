@@ -6,75 +6,17 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from chalicelib.inventory import ledger
-from chalicelib.store.models import AlertState, Movement, Notification, Product
-from tests.unit.conftest import make_user
-
-ORDERS = "/sales-orders"
-
-
-# ---- helpers (test_purchases, test_faults and test_request_counts use them too) --------------
-
-
-def add_product(
-    api: Any, admin: str, sku: str, price: str = "19.99", stock: int = 10, threshold: int = 0
-) -> dict:
-    reply = api.call(
-        "POST",
-        "/products",
-        {
-            "sku": sku,
-            "name": f"Item {sku}",
-            "price": price,
-            "stock": stock,
-            "low_stock_threshold": threshold,
-        },
-        admin,
-    )
-    assert reply.status == 201, reply.json
-    return reply.json
-
-
-def stock(sku: str) -> int:
-    return int(Product.get(sku, consistent_read=True).stock)
-
-
-def movements(sku: str) -> list[Movement]:
-    product = Product.get(sku, consistent_read=True)
-    return list(Movement.query(ledger.ledger_key(sku, product.incarnation)))
-
-
-def assert_ledger(*skus: str) -> None:
-    """The contract's invariant: stock == sum(quantity_change of its movements)."""
-    for sku in skus:
-        assert stock(sku) == sum(m.quantity_change for m in movements(sku)), sku
-
-
-def order(
-    api: Any, token: str, items: list[tuple[str, int]], headers: dict | None = None, **extra: Any
-) -> Any:
-    body = {"items": [{"sku": sku, "quantity": q} for sku, q in items], **extra}
-    return api.call("POST", ORDERS, body, token, headers=headers)
-
-
-def login_as(api: Any, role: str) -> tuple[str, str]:
-    user_id, email = make_user(role)
-    return user_id, api.login(email, "password123")["access_token"]
-
-
-def all_items(api: Any, path: str, token: str, limit: int = 2) -> list[dict]:
-    """Follow next_cursor to the end."""
-    items, cursor = [], None
-    while True:
-        query = f"?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
-        sep = "&" if "?" in path else ""
-        reply = api.call("GET", path + (sep + query[1:] if sep else query), token=token)
-        assert reply.status == 200, reply.json
-        items += reply.json["items"]
-        cursor = reply.json["next_cursor"]
-        if cursor is None:
-            return items
-
+from chalicelib.store.models import AlertState, Notification, Product
+from tests.unit.helpers import (
+    ORDERS,
+    add_product,
+    all_items,
+    assert_ledger,
+    login_as,
+    movements,
+    order,
+    stock,
+)
 
 # ---- creating --------------------------------------------------------------------------------
 
@@ -197,18 +139,18 @@ def test_one_short_line_sells_nothing(api, tokens):
 
 def test_stock_short_at_write_time_is_409_from_the_cancellation_reasons(api, tokens, monkeypatch):
     """The batched read saw enough; another sale took it before the transaction: 409, not 503."""
-    from chalicelib.inventory import orders
+    from chalicelib.inventory import idempotency  # reads for every idempotent create
 
     add_product(api, tokens["admin"], "A", stock=10)
     add_product(api, tokens["admin"], "B", stock=10)
-    real_read = orders.read_batch
+    real_read = idempotency.read_batch
 
     def read_then_someone_buys(*args: Any, **kwargs: Any) -> Any:
         reads = real_read(*args, **kwargs)
         Product(sku="B").update([Product.stock.add(-8), Product.headroom.add(-8)])
         return reads
 
-    monkeypatch.setattr(orders, "read_batch", read_then_someone_buys)
+    monkeypatch.setattr(idempotency, "read_batch", read_then_someone_buys)
     reply = order(api, tokens["customer"], [("A", 1), ("B", 5)])
     assert reply.status == 409, reply.json
     assert reply.json["details"] == [{"sku": "B", "requested": 5, "available": 2}]
@@ -564,10 +506,10 @@ def test_a_restock_between_read_and_write_sells_without_opening_an_episode(
     api, tokens, monkeypatch
 ):
     """The read says "becomes low"; a purchase lands first, so the write finds it will not."""
-    from chalicelib.inventory import orders
+    from chalicelib.inventory import idempotency  # reads for every idempotent create
 
     add_product(api, tokens["admin"], "LOW", stock=10, threshold=5)
-    real_read = orders.read_batch
+    real_read = idempotency.read_batch
     calls = []
 
     def read_then_restock(*args: Any, **kwargs: Any) -> Any:
@@ -577,7 +519,7 @@ def test_a_restock_between_read_and_write_sells_without_opening_an_episode(
             Product(sku="LOW").update([Product.stock.add(10), Product.headroom.add(10)])
         return reads
 
-    monkeypatch.setattr(orders, "read_batch", read_then_restock)
+    monkeypatch.setattr(idempotency, "read_batch", read_then_restock)
     reply = order(api, tokens["customer"], [("LOW", 7)])
     assert reply.status == 201, reply.json
     assert len(calls) == 1  # retried the write without alert ops, not the whole request

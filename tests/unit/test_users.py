@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.store import db
 from chalicelib.store.models import User
-from tests.unit.conftest import Api, make_user
+from tests.unit.helpers import Api, make_user
 
 # Fixtures shared with test_auth (one moto per module, tables emptied between tests).
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.unit.conftest import Api
+from tests.unit.helpers import Api
 
 # Fixtures shared with test_auth (one moto per module, tables emptied between tests).
 

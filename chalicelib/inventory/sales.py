@@ -1,0 +1,197 @@
+"""Sales orders: sell, list, read, cancel.
+
+A sale is one BatchGetItem (the products, the customer, the idempotency marker; consistent) and
+one TransactWriteItems: every product's conditional stock update, the order, its ledger rows,
+the marker and, when the sale makes a product low, the episode's writes (`idempotency.create_once`
+and `stock.StockChanges`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from chalicelib import clock, observability
+from chalicelib.errors import (
+    DuplicateSku,
+    Forbidden,
+    InsufficientStock,
+    NotFound,
+    Unauthorized,
+    UnknownCustomer,
+    UnknownSku,
+)
+from chalicelib.inventory import idempotency
+from chalicelib.inventory.idempotency import Created, Intent, Undoable
+from chalicelib.inventory.stock import StockChanges
+from chalicelib.schemas.orders import SalesOrderIn
+from chalicelib.store import db
+from chalicelib.store.models import CustomerRef, OrderLine, SalesOrder, User
+from chalicelib.store.pages import Page, newest_first
+from chalicelib.store.transact import Reads, UnitOfWork, read_batch
+from chalicelib.vocabulary import Caller, MovementKind, Role
+
+CENT = Decimal("0.01")
+ALL = "all"  # the one partition of the "every order" index
+ORDERS = Undoable(
+    SalesOrder, "cancelled_at", "The order created with this Idempotency-Key was cancelled"
+)
+MISSING = "No order has this id"
+
+
+def create_order(caller: Caller, body: SalesOrderIn, wanted: Intent) -> Created[SalesOrder]:
+    """Sell every line or none, at the catalog's prices."""
+    seen: set[str] = set()
+    for index, line in enumerate(body.items):
+        if line.sku in seen:
+            raise DuplicateSku(
+                details=[
+                    {
+                        "field": f"items.{index}.sku",
+                        "sku": line.sku,
+                        "message": "this sku is already on the order",
+                    }
+                ]
+            )
+        seen.add(line.sku)
+    customer_id = body.customer_id or caller.id
+    if caller.role == Role.CUSTOMER and customer_id != caller.id:
+        raise Forbidden("A customer may only order for themselves")
+
+    def build(order_id: str, reads: Reads) -> SalesOrder:
+        return _new_order(order_id, caller, reads, body, customer_id, wanted)
+
+    result = idempotency.create_once(
+        ORDERS,
+        wanted,
+        build,
+        _take_lines,
+        skus=[line.sku for line in body.items],
+        user_ids=[customer_id],
+    )
+    if result.created:
+        observability.metric("OrdersCreated")
+    return result
+
+
+def _new_order(
+    order_id: str,
+    caller: Caller,
+    reads: Reads,
+    body: SalesOrderIn,
+    customer_id: str,
+    wanted: Intent,
+) -> SalesOrder:
+    customer = reads.users.get(customer_id)
+    if customer is None:
+        if customer_id == caller.id:
+            raise Unauthorized("This account no longer exists")
+        raise UnknownCustomer(details=[{"field": "customer_id", "customer_id": customer_id}])
+    unknown = [line.sku for line in body.items if line.sku not in reads.products]
+    if unknown:
+        raise UnknownSku(details=[{"sku": sku} for sku in unknown])
+    short = [
+        {
+            "sku": line.sku,
+            "requested": line.quantity,
+            "available": int(reads.products[line.sku].stock),
+        }
+        for line in body.items
+        if reads.products[line.sku].stock < line.quantity
+    ]
+    if short:
+        raise InsufficientStock(details=short)
+    return _order(order_id, caller, customer, body, reads, wanted)
+
+
+def _order(
+    order_id: str, caller: Caller, customer: User, body: SalesOrderIn, reads: Reads, wanted: Intent
+) -> SalesOrder:
+    items = []
+    for line in body.items:
+        product = reads.products[line.sku]
+        unit_price = product.price.quantize(CENT)
+        items.append(
+            OrderLine(
+                sku=line.sku,
+                name=product.name,
+                quantity=line.quantity,
+                unit_price=unit_price,
+                line_total=unit_price * line.quantity,
+                incarnation=product.incarnation,
+            )
+        )
+    return SalesOrder(
+        id=order_id,
+        customer=CustomerRef(id=customer.id, email=customer.email, name=customer.name),
+        items=items,
+        total=sum((item.line_total for item in items), Decimal("0.00")),
+        note=body.note,
+        created_at=clock.iso(),
+        created_by=caller.id,
+        body_hash=wanted.body_hash,
+        list_key=ALL,
+        customer_key=customer.id,
+        recorder_key=caller.id,
+    )
+
+
+def _take_lines(uow: UnitOfWork, order: SalesOrder, reads: Reads, alert: bool) -> StockChanges:
+    changes = StockChanges(uow, reference=order.id, alert=alert)
+    for line in order.items:
+        changes.take(reads.products[line.sku], int(line.quantity), MovementKind.SALE)
+    return changes
+
+
+def _visible(order: SalesOrder, caller: Caller) -> bool:
+    return caller.is_admin or caller.id in (order.customer.id, order.created_by)
+
+
+def get_order(caller: Caller, order_id: str) -> SalesOrder:
+    order = ORDERS.live(order_id, MISSING)
+    if not _visible(order, caller):
+        raise NotFound(MISSING)
+    return order
+
+
+def list_orders(
+    caller: Caller, customer_id: str | None, limit: int, after: str | None
+) -> Page[SalesOrder]:
+    """Newest first: a Query on the index built for each view (cancelled orders have no keys)."""
+    if caller.is_admin:
+        sources = [
+            (SalesOrder.by_customer, customer_id) if customer_id else (SalesOrder.all_orders, ALL)
+        ]
+    elif customer_id not in (None, caller.id):
+        raise Forbidden("Only an admin may list another user's orders")
+    elif caller.role == Role.STAFF:
+        sources = [(SalesOrder.by_customer, caller.id), (SalesOrder.by_recorder, caller.id)]
+    else:
+        sources = [(SalesOrder.by_customer, caller.id)]
+    return newest_first(sources, SalesOrder.id, limit, after)
+
+
+def cancel_order(order_id: str) -> SalesOrder:
+    """Give every line's stock back, atomically; lines of products deleted or re-created since
+    get nothing."""
+    return db.with_retries(lambda: _cancel(order_id), attempts=6)
+
+
+def _cancel(order_id: str) -> SalesOrder:
+    order = ORDERS.live(order_id, MISSING)
+    products = read_batch([line.sku for line in order.items]).products
+    uow = UnitOfWork()
+    undo = ORDERS.add_undo(
+        uow, order, [SalesOrder.list_key, SalesOrder.customer_key, SalesOrder.recorder_key]
+    )
+    changes = StockChanges(uow, reference=order.id)
+    for line in order.items:
+        product = products.get(line.sku)
+        if product is None or product.incarnation != line.incarnation:
+            continue  # its stock left with the product
+        changes.give(product, int(line.quantity), MovementKind.SALE_CANCELLED)
+    failed = uow.commit()
+    if undo in failed:
+        raise NotFound(MISSING)  # cancelled meanwhile
+    if failed:
+        raise db.Contention()  # a product was deleted or re-created: read again
+    return order

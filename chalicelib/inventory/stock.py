@@ -1,0 +1,159 @@
+"""Stock changes inside a unit of work: take and give units with their ledger rows and low-stock
+episodes, and the sorting of their failed conditions.
+
+Stock is never read, modified and written back: every change is an `ADD` under a condition
+(`stock >= q` for a take, the same incarnation for both), and the product's `headroom`
+(stock - threshold, the low-stock index) moves in the same expression.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from pynamodb.exceptions import CancellationReason
+
+from chalicelib.alerts import episodes
+from chalicelib.errors import InsufficientStock
+from chalicelib.inventory import ledger
+from chalicelib.store import db
+from chalicelib.store.models import Product
+from chalicelib.store.transact import Slot, UnitOfWork
+from chalicelib.vocabulary import MovementKind
+
+log = logging.getLogger("automart")
+
+T = TypeVar("T")
+
+
+class StaleAlert(Exception):
+    """The read said a product becomes low, the write found otherwise: write without alerts."""
+
+
+def _stock_actions(change: int) -> list[Any]:
+    return [Product.stock.add(change), Product.headroom.add(change)]
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One product's change in this unit of work, as its failure sorting needs it."""
+
+    slot: Slot
+    read: Product | None
+    quantity: int  # taken (> 0) or given (< 0)
+
+
+@dataclass
+class StockChanges:
+    """The stock side of one unit of work.
+
+    With `alert`, a take that makes its product low opens the episode in the same transaction.
+    A give to a product that was low resolves its episode once the unit of work has committed.
+    """
+
+    uow: UnitOfWork
+    reference: str | None
+    alert: bool = True
+    _lines: list[_Line] = field(default_factory=list)
+    _alert_slots: list[Slot] = field(default_factory=list)
+
+    def take(self, product: Product, quantity: int, kind: MovementKind) -> None:
+        """Take `quantity` out of `product` (as read), all or nothing, with its movement."""
+        stock, threshold = int(product.stock), int(product.low_stock_threshold)
+        condition = (Product.stock >= quantity) & (Product.incarnation == product.incarnation)
+        if (
+            self.alert
+            and not episodes.is_low(stock, threshold)
+            and episodes.is_low(stock - quantity, threshold)
+        ):
+            self._alert_slots += episodes.add_open_ops(
+                self.uow, product, stock - quantity, threshold
+            )
+            self.uow.after_commit(episodes.count_opened)
+            condition &= Product.headroom < quantity  # it really becomes low
+        self._move(product, -quantity, kind)
+        slot = self.uow.update(
+            product, _stock_actions(-quantity), condition=condition, old=True, name=product.sku
+        )
+        self._lines.append(_Line(slot, product, quantity))
+
+    def give(self, product: Product, quantity: int, kind: MovementKind) -> None:
+        """Put `quantity` back into `product` (as read); fails if it was re-created since."""
+        self._move(product, quantity, kind)
+        slot = self.uow.update(
+            Product(sku=product.sku),
+            _stock_actions(quantity),
+            condition=Product.incarnation == product.incarnation,
+            old=True,
+            name=product.sku,
+        )
+        self._lines.append(_Line(slot, product, -quantity))
+        if episodes.is_low(int(product.stock), int(product.low_stock_threshold)):
+            self.uow.after_commit(lambda: settle_episodes([product.sku]))
+
+    def expect_gone(self, sku: str, incarnation: str) -> None:
+        """A change that skips stock because its product was deleted or re-created: still so
+        when the unit of work commits, or it is read again."""
+        slot = self.uow.check(
+            Product,
+            sku,
+            condition=Product.sku.does_not_exist() | (Product.incarnation != incarnation),
+            name=f"{sku} gone",
+        )
+        self._lines.append(_Line(slot, None, 0))
+
+    def _move(self, product: Product, change: int, kind: MovementKind) -> None:
+        ledger.add_movement(
+            self.uow, product.sku, product.incarnation, kind, change, self.reference
+        )
+
+    def raise_for(self, failed: Mapping[Slot, CancellationReason]) -> None:
+        """Raise for this side's failed conditions: 409 short lines, StaleAlert (write again
+        without alerts) or Contention (read again)."""
+        sort_failures(self._lines, self._alert_slots, failed)
+
+
+def sort_failures(
+    lines: Iterable[_Line], alert_slots: Iterable[Slot], failed: Mapping[Slot, CancellationReason]
+) -> None:
+    """The pure rule behind `StockChanges.raise_for` (tested without a database)."""
+    short, stale = [], False
+    for line in lines:
+        reason = failed.get(line.slot)
+        if reason is None:
+            continue
+        if line.read is None or not reason.raw_item:
+            raise db.Contention()  # a gone product is back, or a product is gone: read again
+        now = Product.from_raw_data(reason.raw_item)
+        if now.incarnation != line.read.incarnation:
+            raise db.Contention()  # re-created since the read
+        if line.quantity > 0 and now.stock < line.quantity:
+            short.append(
+                {"sku": line.read.sku, "requested": line.quantity, "available": int(now.stock)}
+            )
+        else:
+            stale = True  # only the "becomes low" part failed
+    if short:
+        raise InsufficientStock(details=short)
+    if stale or any(slot in failed for slot in alert_slots):
+        raise StaleAlert()
+
+
+def settle_episodes(skus: Iterable[str]) -> None:
+    """Best effort: resolve the episodes of products seen low that may have recovered."""
+    for sku in skus:
+        try:
+            episodes.close_episode(sku)
+        except Exception:  # the scheduled check resolves it too
+            log.warning("could not close the low-stock episode of %s", sku, exc_info=True)
+
+
+def with_alerts(write: Callable[[bool], T]) -> T:
+    """Write with the episode writes of the takes that make a product low; if the read was stale
+    about that, write again without them (the scheduled check opens the episode)."""
+    try:
+        return write(True)
+    except StaleAlert:
+        return write(False)

@@ -1,0 +1,42 @@
+"""The names the API, the domain and the store share, each set spelled once.
+
+StrEnum members are plain strings, so they are stored, compared and rendered as the words the
+contract uses ("admin", "sale", "open").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    STAFF = "staff"
+    CUSTOMER = "customer"
+
+
+class MovementKind(StrEnum):
+    INITIAL = "initial"
+    ADJUSTMENT = "adjustment"
+    SALE = "sale"
+    SALE_CANCELLED = "sale_cancelled"
+    PURCHASE = "purchase"
+    PURCHASE_REVERSED = "purchase_reversed"
+
+
+class NotificationStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request: the user id and role the access token carries."""
+
+    id: str
+    role: Role
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN

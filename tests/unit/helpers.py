@@ -1,0 +1,177 @@
+"""Helpers the unit tests share (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from chalice.test import Client
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+
+from chalicelib import clock
+from chalicelib.auth import users
+from chalicelib.inventory import ledger, products
+from chalicelib.settings import get_settings
+from chalicelib.store.models import Movement, Product
+
+ORDERS = "/sales-orders"
+_counter = itertools.count()
+
+
+class Api:
+    """A thin JSON client over chalice's test client."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+    ) -> Any:
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        if token:
+            sent["Authorization"] = f"Bearer {token}"
+        payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        response = getattr(self.client.http, method.lower())(path, headers=sent, body=payload)
+        return Reply(response.status_code, response.headers, response.body)
+
+    def login(self, email: str, password: str) -> dict[str, Any]:
+        reply = self.call("POST", "/auth/login", {"email": email, "password": password})
+        assert reply.status == 200, reply.json
+        return reply.json
+
+
+class Reply:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+def make_user(role: str, password: str = "password123") -> tuple[str, str]:
+    email = f"{role}{next(_counter)}@example.com"
+    user = users.create_user(email, password, f"A {role}", role)
+    return user.id, email
+
+
+def sent() -> list[Any]:
+    """What moto's SES accepted."""
+    return list(ses_backends[DEFAULT_ACCOUNT_ID][get_settings().region].sent_messages)
+
+
+# ---- products, orders, the ledger ------------------------------------------------------------
+
+
+def add_product(
+    api: Any, admin: str, sku: str, price: str = "19.99", stock: int = 10, threshold: int = 0
+) -> dict:
+    reply = api.call(
+        "POST",
+        "/products",
+        {
+            "sku": sku,
+            "name": f"Item {sku}",
+            "price": price,
+            "stock": stock,
+            "low_stock_threshold": threshold,
+        },
+        admin,
+    )
+    assert reply.status == 201, reply.json
+    return reply.json
+
+
+def stock(sku: str) -> int:
+    return int(Product.get(sku, consistent_read=True).stock)
+
+
+def movements(sku: str) -> list[Movement]:
+    product = Product.get(sku, consistent_read=True)
+    return list(Movement.query(ledger.ledger_key(sku, product.incarnation)))
+
+
+def assert_ledger(*skus: str) -> None:
+    """The contract's invariant: stock == sum(quantity_change of its movements)."""
+    for sku in skus:
+        assert stock(sku) == sum(m.quantity_change for m in movements(sku)), sku
+
+
+def order(
+    api: Any, token: str, items: list[tuple[str, int]], headers: dict | None = None, **extra: Any
+) -> Any:
+    body = {"items": [{"sku": sku, "quantity": q} for sku, q in items], **extra}
+    return api.call("POST", ORDERS, body, token, headers=headers)
+
+
+def login_as(api: Any, role: str) -> tuple[str, str]:
+    user_id, email = make_user(role)
+    return user_id, api.login(email, "password123")["access_token"]
+
+
+def all_items(api: Any, path: str, token: str, limit: int = 2) -> list[dict]:
+    """Follow next_cursor to the end."""
+    items, cursor = [], None
+    while True:
+        query = f"?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+        sep = "&" if "?" in path else ""
+        reply = api.call("GET", path + (sep + query[1:] if sep else query), token=token)
+        assert reply.status == 200, reply.json
+        items += reply.json["items"]
+        cursor = reply.json["next_cursor"]
+        if cursor is None:
+            return items
+
+
+def raw_product(sku: str, stock: int, threshold: int = 5) -> Product:
+    """A product as a bulk import writes it: no ledger, no episode opened."""
+    now = clock.iso()
+    return Product(
+        sku=sku,
+        name=f"Name of {sku}",
+        price=Decimal("1.00"),
+        stock=stock,
+        low_stock_threshold=threshold,
+        headroom=stock - threshold,
+        alert_shard=products.alert_shard(sku),
+        incarnation=clock.new_id(),
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def run_together(*jobs: Callable[[], Any]) -> list[Any]:
+    """Start the jobs at the same moment on threads; re-raise the first failure."""
+    barrier = threading.Barrier(len(jobs))
+    results: list[Any] = [None] * len(jobs)
+    errors: list[BaseException] = []
+
+    def run(index: int, job: Callable[[], Any]) -> None:
+        barrier.wait()
+        try:
+            results[index] = job()
+        except BaseException as exc:  # noqa: BLE001 - surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, job)) for i, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a job hung"
+    if errors:
+        raise errors[0]
+    return results
