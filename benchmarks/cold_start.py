@@ -133,7 +133,7 @@ def environment(endpoint: str) -> dict[str, str]:
 def start_database(backend: str) -> tuple[str, subprocess.Popen]:
     sys.path.insert(0, str(ROOT))
     from infra.local_stack import start_moto
-    from tests.integration.conftest import free_port
+    from tests.stack import free_port
 
     port = free_port()
     if backend == "moto":

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.integration.conftest import Stack, start_stack, stop_stack
+from tests.stack import Stack, start_stack, stop_stack
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # The flags this machine needs (no GPU, no network but loopback, nothing phoning home).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from infra.cli import read_local_emails
-from tests.integration.conftest import new_user
+from tests.stack import new_user
 
 
 def test_a_low_product_gets_one_notification_and_one_email(stack, http, admin):

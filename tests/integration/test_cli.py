@@ -6,7 +6,7 @@ import subprocess
 import sys
 import uuid
 
-from tests.integration.conftest import ROOT
+from tests.stack import ROOT
 
 
 def cli(stack, *args: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.integration.conftest import ADMIN_EMAIL, new_user, start_stack, stop_stack
+from tests.stack import ADMIN_EMAIL, new_user, start_stack, stop_stack
 
 
 def test_health_and_docs(http):

@@ -7,7 +7,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.integration.conftest import new_user
+from tests.stack import new_user
 
 
 def make_product(http, admin, stock: int, price: str = "2.50", threshold: int = 0) -> str:
