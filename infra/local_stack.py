@@ -108,7 +108,7 @@ def run_checks_every(interval: float, stop: threading.Event) -> threading.Thread
     return thread
 
 
-def chalice_factory():  # type: ignore[no-untyped-def]
+def chalice_factory():
     """The factory `chalice local` uses; the stage's environment applies to this process too."""
     from chalice.cli.factory import CLIFactory
 
@@ -119,7 +119,7 @@ def chalice_factory():  # type: ignore[no-untyped-def]
     return factory
 
 
-def create_api_server(factory, port: int):  # type: ignore[no-untyped-def]
+def create_api_server(factory, port: int):
     from chalice.cli import create_local_server
 
     from infra import gateway_shim
@@ -149,7 +149,8 @@ def main() -> None:
     server = None
     try:
         emulator_url = f"http://{HOST}:{emulator_port}"
-        children.append(start_moto(emulator_port))
+        emulator = start_moto(emulator_port)
+        children.append(emulator)
         dynamodb_url, database = start_database(backend, emulator_url)
         if database is not None:
             children.append(database)
@@ -160,6 +161,13 @@ def main() -> None:
         server = create_api_server(factory, api_port)
         threading.Thread(target=server.serve_forever, name="api", daemon=True).start()
         wait_for_port(api_port)
+        # Machine-readable, before the ready line: the tests pause the database process
+        # (SIGSTOP) to check that a stalled DynamoDB answers 503 in time.
+        print(
+            f"AutoMart local stack pids: stack {os.getpid()}, emulator {emulator.pid}, "
+            f"database {(database or emulator).pid}",
+            flush=True,
+        )
         print(
             f"AutoMart local stack ready: API http://{HOST}:{api_port} "
             f"(docs at /docs), AWS emulator {emulator_url}, database {backend} "

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.errors import Forbidden
+from chalicelib.store.db import REQUEST_BUDGET_SECONDS
 from chalicelib.store.models import MODELS
 from infra import policies
 from infra.gateway_shim import NOT_FOUND_BODY, UNAUTHORIZED_BODY
@@ -54,6 +55,35 @@ class Function:
     log_group: str  # ... of its log group
 
 
+# API Gateway (REST) stops waiting for a function after 29 s and answers 504 itself. A function
+# of the API that runs longer keeps working (and holding its concurrency) for a client that has
+# already been told it failed: the API's functions stop before that, with a margin for a cold
+# start (its init runs before the handler) and clock skew.
+API_GATEWAY_TIMEOUT_SECONDS = 29
+API_TIMEOUT_MARGIN_SECONDS = 5
+# The functions behind API Gateway, and the least each must be given: the API handler answers a
+# stalled DynamoDB with 503 within REQUEST_BUDGET_SECONDS (chalicelib/store/db.py), so it must
+# live longer than that; the authorizer only verifies a token (its keys: SSM, at cold start).
+API_FUNCTIONS = {"api_handler": REQUEST_BUDGET_SECONDS, "jwt_auth": 1.0}
+
+
+def check_timeouts(stage: str) -> dict[str, int]:
+    """Each API function's Lambda timeout (.chalice/config.json `lambda_functions`), checked to
+    be above what it needs and below API Gateway's 29 s minus the margin."""
+    config = chalice_config(stage)
+    timeouts = {}
+    for name, needs in API_FUNCTIONS.items():
+        timeout = config.scope(stage, name).lambda_timeout
+        ceiling = API_GATEWAY_TIMEOUT_SECONDS - API_TIMEOUT_MARGIN_SECONDS
+        if timeout is None or not needs < timeout <= ceiling:
+            raise SystemExit(
+                f"{stage}: lambda_timeout of {name} is {timeout}: it must be above {needs} s "
+                f"and at most {ceiling} s (API Gateway gives up at {API_GATEWAY_TIMEOUT_SECONDS} s)"
+            )
+        timeouts[name] = timeout
+    return timeouts
+
+
 def chalice_config(stage: str) -> Any:
     from chalice.cli.factory import CLIFactory
 
@@ -77,7 +107,8 @@ def functions(stage: str) -> list[Function]:
                 Function(
                     name,
                     cfn,
-                    to_cfn_resource_name(resource.role.resource_name),
+                    # A managed role (autogen_policy false still names one per function).
+                    to_cfn_resource_name(resource.role.resource_name),  # type: ignore[attr-defined]
                     to_cfn_resource_name(f"{name}-log-group"),
                 )
             )
@@ -274,6 +305,7 @@ def merge_template(stage: str) -> dict[str, Any]:
     if stage not in STAGES:
         raise SystemExit(f"unknown stage {stage!r}: one of {sorted(STAGES)}")
     settings = STAGES[stage]
+    check_timeouts(stage)
     config = chalice_config(stage)
     prefix = config.environment_variables["TABLE_PREFIX"]
     resources: dict[str, Any] = {}

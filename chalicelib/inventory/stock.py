@@ -37,7 +37,7 @@ def _stock_actions(change: int) -> list[Any]:
 
 
 @dataclass(frozen=True)
-class _Line:
+class StockLine:
     """One product's change in this unit of work, as its failure sorting needs it."""
 
     slot: Slot
@@ -56,7 +56,7 @@ class StockChanges:
     uow: UnitOfWork
     reference: str | None
     alert: bool = True
-    _lines: list[_Line] = field(default_factory=list)
+    _lines: list[StockLine] = field(default_factory=list)
     _alert_slots: list[Slot] = field(default_factory=list)
 
     def take(self, product: Product, quantity: int, kind: MovementKind) -> None:
@@ -77,7 +77,7 @@ class StockChanges:
         slot = self.uow.update(
             product, _stock_actions(-quantity), condition=condition, old=True, name=product.sku
         )
-        self._lines.append(_Line(slot, product, quantity))
+        self._lines.append(StockLine(slot, product, quantity))
 
     def give(self, product: Product, quantity: int, kind: MovementKind) -> None:
         """Put `quantity` back into `product` (as read); fails if it was re-created since."""
@@ -89,7 +89,7 @@ class StockChanges:
             old=True,
             name=product.sku,
         )
-        self._lines.append(_Line(slot, product, -quantity))
+        self._lines.append(StockLine(slot, product, -quantity))
         if episodes.is_low(int(product.stock), int(product.low_stock_threshold)):
             self.uow.after_commit(lambda: settle_episodes([product.sku]))
 
@@ -102,7 +102,7 @@ class StockChanges:
             condition=Product.sku.does_not_exist() | (Product.incarnation != incarnation),
             name=f"{sku} gone",
         )
-        self._lines.append(_Line(slot, None, 0))
+        self._lines.append(StockLine(slot, None, 0))
 
     def _move(self, product: Product, change: int, kind: MovementKind) -> None:
         ledger.add_movement(
@@ -116,7 +116,9 @@ class StockChanges:
 
 
 def sort_failures(
-    lines: Iterable[_Line], alert_slots: Iterable[Slot], failed: Mapping[Slot, CancellationReason]
+    lines: Iterable[StockLine],
+    alert_slots: Iterable[Slot],
+    failed: Mapping[Slot, CancellationReason],
 ) -> None:
     """The pure rule behind `StockChanges.raise_for` (tested without a database)."""
     short, stale = [], False
@@ -146,8 +148,10 @@ def settle_episodes(skus: Iterable[str]) -> None:
     for sku in skus:
         try:
             episodes.close_episode(sku)
-        except Exception:  # the scheduled check resolves it too
+        except Exception as exc:  # the scheduled check resolves it too
             log.warning("could not close the low-stock episode of %s", sku, exc_info=True)
+            if db.is_unavailable(exc):
+                break  # the next would wait as long: the write is done, answer now
 
 
 def with_alerts(write: Callable[[bool], T]) -> T:

@@ -1,4 +1,5 @@
-"""Binding the models to their tables, one shared botocore client, table creation, transactions."""
+"""Binding the models to their tables, one shared botocore client, table creation, and the
+retry policy (what is retryable, what means DynamoDB is unavailable). Writes: `store.transact`."""
 
 from __future__ import annotations
 
@@ -8,13 +9,68 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
-from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import Busy
 from chalicelib.settings import get_settings
 from chalicelib.store.models import MODELS
+
+# ---- time budget of a DynamoDB call -------------------------------------------------------
+# A request that cannot reach DynamoDB answers 503 `busy` with Retry-After within this long:
+# API Gateway gives up at 29 s (a bare 504 after the client waited), and a client retries
+# sooner with our Retry-After than with no answer at all.
+REQUEST_BUDGET_SECONDS = 10.0
+# TCP (and TLS) connect to the endpoint: milliseconds in a region, instant locally; after 1 s
+# the endpoint is not there.
+DYNAMODB_CONNECT_TIMEOUT_SECONDS = 1.0
+# Silence while waiting for the answer. DynamoDB answers in milliseconds (a 100-item transaction
+# or a 1 MB page well under a second; moto serialized behind 16 clients well under 3 s): 3 s of
+# silence is a stall. PynamoDB's default is 30 s, retried 3 times.
+DYNAMODB_READ_TIMEOUT_SECONDS = 3.0
+# Attempts per call, the first included. botocore's "standard" mode retries timeouts, dropped
+# connections, 5xx and throttling, once here: one more stalled attempt would not fit the budget.
+# Throttling and transaction conflicts are retried again by `with_retries`, which never retries
+# a timeout or a dropped connection (they are not `is_retryable`), so a stall costs one call.
+DYNAMODB_MAX_ATTEMPTS = 2
+DYNAMODB_RETRIES = {"mode": "standard", "total_max_attempts": DYNAMODB_MAX_ATTEMPTS}
+# Worst case of one call that never gets an answer: every attempt connects slowly, then reads
+# nothing. botocore's standard backoff before attempt n+1 is at most 2**(n-1) s (botocore 1.44:
+# 25 ms * 2**(n-1) for DynamoDB errors other than throttling); the runtime's botocore may be older.
+DYNAMODB_CALL_BUDGET_SECONDS = DYNAMODB_MAX_ATTEMPTS * (
+    DYNAMODB_CONNECT_TIMEOUT_SECONDS + DYNAMODB_READ_TIMEOUT_SECONDS
+) + (2 ** (DYNAMODB_MAX_ATTEMPTS - 1) - 1)
+if DYNAMODB_CALL_BUDGET_SECONDS >= REQUEST_BUDGET_SECONDS:
+    raise RuntimeError("a stalled DynamoDB call would outlast REQUEST_BUDGET_SECONDS")
+
+# `with_retries` starts no new attempt after this long: persistent throttling (each throttled
+# call may back off for a second or more inside botocore) still answers within the budget.
+# Timeouts are never retried there, so a stall costs one call.
+RETRY_DEADLINE_SECONDS = REQUEST_BUDGET_SECONDS / 2
+
+# botocore's "no answer at all" errors (the ones its standard retry mode treats as transient):
+# ConnectionError covers EndpointConnectionError, ConnectTimeoutError, ProxyConnectionError and
+# SSLError; HTTPClientError covers ReadTimeoutError, ConnectionClosedError, ResponseStreamingError.
+NO_ANSWER_ERRORS = (BotocoreConnectionError, HTTPClientError)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """`exc`, what it wraps (PynamoDB's `cause`) and what it was raised from, outermost first."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in found and len(found) < 8:
+        found.append(current)
+        wrapped = current.cause if isinstance(current, PynamoDBException) else None
+        current = wrapped if isinstance(wrapped, BaseException) else current.__cause__
+    return found
+
+
+def _status(error: BaseException) -> int:
+    response = getattr(error, "response", None) or {}
+    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
 
 _lock = threading.Lock()
 _connection: Connection | None = None
@@ -44,13 +100,25 @@ def bind() -> Connection:
     with _lock:
         if _connection is None:
             settings = get_settings()
-            shared = Connection(region=settings.region, host=settings.dynamodb_endpoint)
+            # Timeouts and retries bound a stalled DynamoDB (see DYNAMODB_CALL_BUDGET_SECONDS).
+            shared = Connection(
+                region=settings.region,
+                host=settings.dynamodb_endpoint,
+                connect_timeout_seconds=DYNAMODB_CONNECT_TIMEOUT_SECONDS,
+                read_timeout_seconds=DYNAMODB_READ_TIMEOUT_SECONDS,
+                max_retry_attempts=DYNAMODB_MAX_ATTEMPTS - 1,
+                retry_configuration=DYNAMODB_RETRIES,
+            )
             for model in MODELS:
-                # Models inherit one Meta from the base class: give each its own.
+                # Models inherit one Meta from the base class: give each its own. The timeouts
+                # too, should PynamoDB ever build a model's own connection.
                 meta = {
                     "table_name": table_name(model),
                     "host": settings.dynamodb_endpoint,
                     "region": settings.region,
+                    "connect_timeout_seconds": DYNAMODB_CONNECT_TIMEOUT_SECONDS,
+                    "read_timeout_seconds": DYNAMODB_READ_TIMEOUT_SECONDS,
+                    "max_retry_attempts": DYNAMODB_MAX_ATTEMPTS - 1,
                 }
                 model.Meta = type("Meta", (model.Meta,), meta)  # type: ignore[misc,assignment]
                 model._connection = None
@@ -118,12 +186,21 @@ def is_retryable(exc: PynamoDBException) -> bool:
 
 
 def is_unavailable(exc: BaseException) -> bool:
-    """DynamoDB could not serve us (throttled, or its own 5xx after botocore's retries)."""
-    if not isinstance(exc, PynamoDBException):
-        return False
-    response = getattr(exc.cause, "response", None) or {}
-    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    return is_retryable(exc) or status >= 500
+    """DynamoDB could not serve us: no answer (timeouts, refused or dropped connections),
+    throttled, or its own 5xx, after botocore's retries; raw botocore errors (`client()` calls)
+    or wrapped in PynamoDB's exceptions. A client error (4xx, a failed condition) is not."""
+    for error in _chain(exc):
+        if isinstance(error, NO_ANSWER_ERRORS):
+            return True
+        if isinstance(error, PynamoDBException) and is_retryable(error):
+            return True
+        if isinstance(error, ClientError) and (
+            error.response.get("Error", {}).get("Code") in RETRYABLE_CODES
+        ):
+            return True
+        if _status(error) >= 500:
+            return True
+    return False
 
 
 class Contention(Exception):
@@ -133,15 +210,17 @@ class Contention(Exception):
 def with_retries(operation: Callable[[], T], attempts: int = 5, base_delay: float = 0.02) -> T:
     """Run `operation`, retrying transaction conflicts and throttling with jittered backoff.
 
-    When the retries run out the caller gets 503 with Retry-After: nothing was written.
+    When the retries run out, or the time to start another one (RETRY_DEADLINE_SECONDS), the
+    caller gets 503 with Retry-After: nothing was written.
     """
+    deadline = time.monotonic() + RETRY_DEADLINE_SECONDS
     for attempt in range(attempts):
         try:
             return operation()
         except (PynamoDBException, Contention) as exc:
             if isinstance(exc, PynamoDBException) and not is_retryable(exc):
                 raise
-            if attempt == attempts - 1:
+            if attempt == attempts - 1 or time.monotonic() >= deadline:
                 raise Busy(headers={"Retry-After": "1"}) from exc
             time.sleep(random.uniform(0, base_delay * 2**attempt))
     raise AssertionError("unreachable")
@@ -155,7 +234,3 @@ def get_live(model: Any, key: str, ended: str) -> Any | None:
     except model.DoesNotExist:
         return None
     return None if getattr(item, ended) is not None else item
-
-
-def transaction() -> TransactWrite:
-    return TransactWrite(connection=bind())
