@@ -41,6 +41,9 @@ InvalidCredentials = _error(
 )
 Forbidden = _error("Forbidden", 403, "forbidden", "Your role may not do this")
 NotFound = _error("NotFound", 404, "not_found", "Not found")
+MethodNotAllowed = _error(
+    "MethodNotAllowed", 405, "method_not_allowed", "This path does not support this method"
+)
 SkuExists = _error("SkuExists", 409, "sku_exists", "A product with this sku exists")
 EmailTaken = _error("EmailTaken", 409, "email_taken", "This email is already registered")
 InsufficientStock = _error("InsufficientStock", 409, "insufficient_stock", "Not enough stock")

@@ -23,25 +23,17 @@ import schemathesis
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events, from_schema
 
-from tests.integration.conftest import Stack, new_user, start_stack, stop_stack
+from tests.stack import Stack, new_user, start_stack, stop_stack
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 # Every testing phase of `st run` runs and passes (none skipped).
 TESTING_PHASES = ("examples", "coverage", "fuzzing", "stateful")
 ROLES = ("customer", "staff", "admin")
-# The methods chalice local's handler (http.server's BaseHTTPRequestHandler) has do_* methods for.
-CHALICE_LOCAL_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 @schemathesis.hook
 def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
     """Drop only the two findings schemathesis.toml explains; keep everything else."""
-    if (
-        response.status_code == 501
-        and case.method.upper() not in CHALICE_LOCAL_METHODS
-        and f"Unsupported method ('{case.method.upper()}')".encode() in response.content
-    ):
-        return False  # chalice local's http.server, not the app (see schemathesis.toml)
     if "positive_data_acceptance" in type(failure).checks and response.status_code == 400:
         try:
             body = response.json()
