@@ -41,25 +41,20 @@ def list_products(limit: int, after: str | None) -> Page[Product]:
 def create_product(
     sku: str, name: str, description: str, price: Decimal, stock: int, low_stock_threshold: int
 ) -> Product:
-    # A second attempt only after closing the episode a deleted namesake left open.
+    # Tried again once, after closing the episode a deleted namesake left open.
     for attempt in range(2):
-        product, created = _create_once(
-            sku, name, description, price, stock, low_stock_threshold, last=attempt == 1
-        )
-        if created:
+        product = _try_create(sku, name, description, price, stock, low_stock_threshold)
+        if product is not None:
             return product
-    raise Busy(headers={"Retry-After": "1"})  # a namesake's episode reopened at once
+        if attempt == 0:
+            episodes.close_episode(sku)
+    raise Busy(headers={"Retry-After": "1"})  # the namesake's episode is still open
 
 
-def _create_once(
-    sku: str,
-    name: str,
-    description: str,
-    price: Decimal,
-    stock: int,
-    low_stock_threshold: int,
-    last: bool,
-) -> tuple[Product, bool]:
+def _try_create(
+    sku: str, name: str, description: str, price: Decimal, stock: int, low_stock_threshold: int
+) -> Product | None:
+    """The product, or None if an old episode of a deleted namesake is still open."""
     now = clock.iso()
     incarnation = clock.new_id()
     product = Product(
@@ -84,9 +79,7 @@ def _create_once(
     failed = uow.commit()
     if mine in failed:
         raise SkuExists()
-    if failed and not last:  # an old episode of a deleted namesake is open
-        episodes.close_episode(sku)
-    return product, not failed
+    return None if failed else product
 
 
 def update_product(sku: str, changes: dict[str, Any]) -> Product:
