@@ -39,11 +39,12 @@ integration: venv node-deps
 test: venv node-deps lint
 	$(BIN)/python -m pytest tests -q
 
-LINTED := app.py chalicelib
+# ruff over the whole repository; mypy where types pay (the app, its library, the deployment code).
+TYPED := app.py chalicelib infra
 lint: venv
-	$(BIN)/ruff check $(LINTED)
-	$(BIN)/ruff format --check $(LINTED)
-	$(BIN)/mypy $(LINTED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy $(TYPED)
 
 # Every benchmark, written to BENCHMARKS.md (commit the result).
 bench: venv node-deps

@@ -83,7 +83,7 @@ def package(stage: str, out: Path | None = None) -> Path:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    sizes = strip_runtime_packages(out / "deployment.zip")
+    sizes: dict[str, float] = {**strip_runtime_packages(out / "deployment.zip")}
     sizes["seconds"] = round(time.monotonic() - started, 1)
     (out / "package-size.json").write_text(json.dumps(sizes, indent=1) + "\n")
     print(
