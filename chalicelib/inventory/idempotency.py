@@ -11,19 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
-
-from pynamodb.exceptions import CancellationReason
 
 from chalicelib import clock
 from chalicelib.errors import IdempotencyKeyReused, NotFound, ValidationFailed
 from chalicelib.inventory import stock
 from chalicelib.store import db
 from chalicelib.store.models import IdempotencyMarker
-from chalicelib.store.transact import Reads, Slot, UnitOfWork, read_batch
+from chalicelib.store.transact import Failures, Reads, Slot, UnitOfWork, read_batch
 
 M = TypeVar("M")
 
@@ -66,7 +64,7 @@ def intent(caller_id: str, resource: str, key: str | None, body: dict[str, Any])
     return Intent(marker_key, body_hash(body))
 
 
-def live(marker: IdempotencyMarker | None) -> IdempotencyMarker | None:
+def unexpired(marker: IdempotencyMarker | None) -> IdempotencyMarker | None:
     """The marker if it has not expired (DynamoDB deletes expired items lazily)."""
     if marker is None or marker.expires_at.timestamp() < clock.now():
         return None
@@ -75,7 +73,7 @@ def live(marker: IdempotencyMarker | None) -> IdempotencyMarker | None:
 
 def replayed_id(marker: IdempotencyMarker | None, wanted: Intent) -> str | None:
     """The id an earlier identical request created; 409 if the key came with another body."""
-    marker = live(marker)
+    marker = unexpired(marker)
     if marker is None:
         return None
     if marker.body_hash != wanted.body_hash:
@@ -142,7 +140,7 @@ class Undoable(Generic[M]):
 
 
 class RaisesForFailures(Protocol):
-    def raise_for(self, failed: Mapping[Slot, CancellationReason]) -> None: ...
+    def raise_for(self, failed: Failures) -> None: ...
 
 
 Build = Callable[[str, Reads], M]  # (new id, what was read) -> the new item, or a domain error

@@ -11,12 +11,11 @@ from chalicelib.inventory.idempotency import Created, Intent, Undoable
 from chalicelib.inventory.stock import StockChanges, with_alerts
 from chalicelib.schemas.orders import PurchaseIn
 from chalicelib.store import db
-from chalicelib.store.models import Product, Purchase
+from chalicelib.store.models import EVERY, Product, Purchase
 from chalicelib.store.pages import Page, newest_first
 from chalicelib.store.transact import Reads, UnitOfWork, read_batch
 from chalicelib.vocabulary import Caller, MovementKind
 
-ALL = "all"  # the one partition of the "every purchase" index
 PURCHASES = Undoable(
     Purchase, "reversed_at", "The purchase created with this Idempotency-Key was reversed"
 )
@@ -46,7 +45,7 @@ def create_purchase(caller: Caller, body: PurchaseIn, wanted: Intent) -> Created
             created_at=clock.iso(),
             created_by=caller.id,
             body_hash=wanted.body_hash,
-            list_key=ALL,
+            list_key=EVERY,
         )
 
     return idempotency.create_once(PURCHASES, wanted, build, _restock, skus=[body.sku])
@@ -63,7 +62,7 @@ def get_purchase(purchase_id: str) -> Purchase:
 
 
 def list_purchases(limit: int, after: str | None) -> Page[Purchase]:
-    return newest_first([(Purchase.all_purchases, ALL)], Purchase.id, limit, after)
+    return newest_first([(Purchase.all_purchases, EVERY)], Purchase.id, limit, after)
 
 
 def reverse_purchase(purchase_id: str) -> Purchase:

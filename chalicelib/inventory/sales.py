@@ -25,13 +25,12 @@ from chalicelib.inventory.idempotency import Created, Intent, Undoable
 from chalicelib.inventory.stock import StockChanges
 from chalicelib.schemas.orders import SalesOrderIn
 from chalicelib.store import db
-from chalicelib.store.models import CustomerRef, OrderLine, SalesOrder, User
+from chalicelib.store.models import EVERY, CustomerRef, OrderLine, SalesOrder, User
 from chalicelib.store.pages import Page, newest_first
 from chalicelib.store.transact import Reads, UnitOfWork, read_batch
 from chalicelib.vocabulary import Caller, MovementKind, Role
 
 CENT = Decimal("0.01")
-ALL = "all"  # the one partition of the "every order" index
 ORDERS = Undoable(
     SalesOrder, "cancelled_at", "The order created with this Idempotency-Key was cancelled"
 )
@@ -129,7 +128,7 @@ def _order(
         created_at=clock.iso(),
         created_by=caller.id,
         body_hash=wanted.body_hash,
-        list_key=ALL,
+        list_key=EVERY,
         customer_key=customer.id,
         recorder_key=caller.id,
     )
@@ -159,7 +158,7 @@ def list_orders(
     """Newest first: a Query on the index built for each view (cancelled orders have no keys)."""
     if caller.is_admin:
         sources = [
-            (SalesOrder.by_customer, customer_id) if customer_id else (SalesOrder.all_orders, ALL)
+            (SalesOrder.by_customer, customer_id) if customer_id else (SalesOrder.all_orders, EVERY)
         ]
     elif customer_id not in (None, caller.id):
         raise Forbidden("Only an admin may list another user's orders")

@@ -9,18 +9,16 @@ Stock is never read, modified and written back: every change is an `ADD` under a
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-
-from pynamodb.exceptions import CancellationReason
 
 from chalicelib.alerts import episodes
 from chalicelib.errors import InsufficientStock
 from chalicelib.inventory import ledger
 from chalicelib.store import db
 from chalicelib.store.models import Product
-from chalicelib.store.transact import Slot, UnitOfWork
+from chalicelib.store.transact import Failures, Slot, TooLarge, UnitOfWork
 from chalicelib.vocabulary import MovementKind
 
 log = logging.getLogger("automart")
@@ -58,6 +56,7 @@ class StockChanges:
     alert: bool = True
     _lines: list[StockLine] = field(default_factory=list)
     _alert_slots: list[Slot] = field(default_factory=list)
+    _recovering: list[str] = field(default_factory=list)  # skus given to while low
 
     def take(self, product: Product, quantity: int, kind: MovementKind) -> None:
         """Take `quantity` out of `product` (as read), all or nothing, with its movement."""
@@ -91,7 +90,9 @@ class StockChanges:
         )
         self._lines.append(StockLine(slot, product, -quantity))
         if episodes.is_low(int(product.stock), int(product.low_stock_threshold)):
-            self.uow.after_commit(lambda: settle_episodes([product.sku]))
+            if not self._recovering:  # one pass over them all: it stops when DynamoDB is down
+                self.uow.after_commit(lambda: settle_episodes(self._recovering))
+            self._recovering.append(product.sku)
 
     def expect_gone(self, sku: str, incarnation: str) -> None:
         """A change that skips stock because its product was deleted or re-created: still so
@@ -109,7 +110,7 @@ class StockChanges:
             self.uow, product.sku, product.incarnation, kind, change, self.reference
         )
 
-    def raise_for(self, failed: Mapping[Slot, CancellationReason]) -> None:
+    def raise_for(self, failed: Failures) -> None:
         """Raise for this side's failed conditions: 409 short lines, StaleAlert (write again
         without alerts) or Contention (read again)."""
         sort_failures(self._lines, self._alert_slots, failed)
@@ -118,17 +119,16 @@ class StockChanges:
 def sort_failures(
     lines: Iterable[StockLine],
     alert_slots: Iterable[Slot],
-    failed: Mapping[Slot, CancellationReason],
+    failed: Failures,
 ) -> None:
     """The pure rule behind `StockChanges.raise_for` (tested without a database)."""
     short, stale = [], False
     for line in lines:
-        reason = failed.get(line.slot)
-        if reason is None:
+        if line.slot not in failed:
             continue
-        if line.read is None or not reason.raw_item:
+        now = failed.old(line.slot, Product)
+        if line.read is None or now is None:
             raise db.Contention()  # a gone product is back, or a product is gone: read again
-        now = Product.from_raw_data(reason.raw_item)
         if now.incarnation != line.read.incarnation:
             raise db.Contention()  # re-created since the read
         if line.quantity > 0 and now.stock < line.quantity:
@@ -156,8 +156,9 @@ def settle_episodes(skus: Iterable[str]) -> None:
 
 def with_alerts(write: Callable[[bool], T]) -> T:
     """Write with the episode writes of the takes that make a product low; if the read was stale
-    about that, write again without them (the scheduled check opens the episode)."""
+    about that, or they do not fit in one transaction (25 lines all becoming low), write again
+    without them: the scheduled check opens those episodes."""
     try:
         return write(True)
-    except StaleAlert:
+    except (StaleAlert, TooLarge):
         return write(False)

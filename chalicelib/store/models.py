@@ -46,6 +46,10 @@ def _index(
     return type(f"{name}_index", (GlobalSecondaryIndex,), attrs)
 
 
+# The one partition of the "every order" and "every purchase" indexes (list_key).
+EVERY = "all"
+
+
 class User(_Base):
     logical_name = "users"
     id = UnicodeAttribute(hash_key=True)

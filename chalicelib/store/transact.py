@@ -16,8 +16,10 @@ matched to its slot by position, whatever order PynamoDB would have chosen.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -32,8 +34,11 @@ from pynamodb.expressions.update import Action
 from chalicelib.store import db
 from chalicelib.store.models import IdempotencyMarker, Product, User
 
+log = logging.getLogger("automart")
+
 M = TypeVar("M")
 
+MAX_ITEMS = 100  # DynamoDB's limit of one TransactWriteItems
 CONDITION_FAILED = "ConditionalCheckFailed"  # a cancellation reason's code
 CONDITION_FAILED_ERROR = "ConditionalCheckFailedException"  # a single write's error code
 
@@ -56,6 +61,10 @@ class Slot:
     """One item of a unit of work (compared by identity: each add makes a new one)."""
 
     name: str  # for logs and reprs only
+
+
+class TooLarge(Exception):
+    """More items than one transaction takes: nothing was sent."""
 
 
 class Failures(Mapping[Slot, CancellationReason]):
@@ -124,15 +133,21 @@ class UnitOfWork:
     def commit(self) -> Failures:
         """Write everything or nothing.
 
-        Returns the failed conditions (empty: committed). Raises what `db.with_retries` retries
-        (conflicts, throttling) and any other error as it came.
+        Returns the failed conditions (empty: committed). Raises TooLarge, what `db.with_retries`
+        retries (conflicts, throttling) and any other error as it came.
         """
-        if not self._items:
-            return Failures({})
-        request = {"TransactItems": [item for _, item in self._items]}
+        if len(self._items) > MAX_ITEMS:
+            raise TooLarge(f"{len(self._items)} items")
+        # The token makes botocore's own resend of a request whose answer was lost (a timeout
+        # after the commit) answer as the first did, instead of failing its conditions.
+        request = {
+            "TransactItems": [item for _, item in self._items],
+            "ClientRequestToken": uuid.uuid4().hex,
+        }
         try:
             try:
-                db.bind().dispatch("TransactWriteItems", request)
+                if self._items:
+                    db.bind().dispatch("TransactWriteItems", request)
             except BOTOCORE_EXCEPTIONS as exc:
                 raise TransactWriteError("Failed to write transaction items", exc) from exc
         except TransactWriteError as exc:
@@ -147,7 +162,10 @@ class UnitOfWork:
                 raise
             return Failures(failed)
         for hook in self._after:
-            hook()
+            try:
+                hook()
+            except Exception:  # committed: a follow-up's failure must not make it look otherwise
+                log.warning("a hook after commit failed", exc_info=True)
         return Failures({})
 
 

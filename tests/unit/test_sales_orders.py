@@ -107,6 +107,21 @@ def test_25_lines_and_10000_units_are_allowed(api, tokens):
     assert_ledger("S0", "S24")
 
 
+def test_25_lines_that_all_become_low_sell_and_the_check_opens_their_episodes(api, tokens):
+    """25 lines with their episode writes are 102 transaction items, over DynamoDB's 100: the
+    sale is written without them and the scheduled check opens the episodes."""
+    for i in range(25):
+        add_product(api, tokens["admin"], f"L{i}", stock=10, threshold=5)
+    reply = order(api, tokens["customer"], [(f"L{i}", 6) for i in range(25)])
+    assert reply.status == 201, reply.json
+    assert stock("L0") == stock("L24") == 4
+    assert_ledger("L0", "L24")
+    assert list(AlertState.scan()) == []
+    check = api.call("POST", "/notifications/check", token=tokens["admin"])
+    assert check.status == 200 and check.json["created"] == 25
+    assert len(list(AlertState.scan())) == 25
+
+
 def test_the_same_sku_twice_is_duplicate_sku(api, tokens):
     add_product(api, tokens["admin"], "A")
     reply = order(api, tokens["customer"], [("A", 1), ("A", 2)])
@@ -315,6 +330,55 @@ def test_an_order_keeps_its_own_name_and_price_after_the_product_changes_or_goes
 
 
 # ---- idempotency -------------------------------------------------------------------------------
+
+
+def test_a_cancel_settles_its_recovering_episodes_in_one_pass_that_stops_when_dynamodb_is_down(
+    api, tokens, monkeypatch
+):
+    """After the commit, closing episodes is best effort: with DynamoDB unreachable, the first
+    failure ends the pass (each try could wait for the whole timeout), and the cancel stands."""
+    from botocore.exceptions import ReadTimeoutError
+    from pynamodb.exceptions import GetError
+
+    from chalicelib.alerts import episodes
+
+    for sku in ("A", "B", "C"):
+        add_product(api, tokens["admin"], sku, stock=10, threshold=5)
+    made = order(api, tokens["customer"], [("A", 6), ("B", 6), ("C", 6)]).json
+    assert len(list(AlertState.scan())) == 3  # all three low
+    tried = []
+
+    def unreachable(sku: str) -> bool:
+        tried.append(sku)
+        raise GetError("timeout", ReadTimeoutError(endpoint_url="http://dynamodb"))
+
+    monkeypatch.setattr(episodes, "close_episode", unreachable)
+    reply = api.call("DELETE", f"{ORDERS}/{made['id']}", token=tokens["admin"])
+    assert reply.status == 204, reply.json
+    assert tried == ["A"]
+    assert (stock("A"), stock("B"), stock("C")) == (10, 10, 10)
+    assert_ledger("A", "B", "C")
+
+
+def test_idempotency_markers_are_keyed_by_caller_resource_and_key(api, tokens):
+    """The marker key is the contract with every marker already stored: caller#resource#key."""
+    from chalicelib.store.models import IdempotencyMarker, User
+
+    add_product(api, tokens["admin"], "A", stock=10)
+    made = order(api, tokens["customer"], [("A", 1)], {"Idempotency-Key": "k-1"}).json
+    customer = made["customer"]["id"]
+    marker = IdempotencyMarker.get(f"{customer}#sales-orders#k-1", consistent_read=True)
+    assert marker.resource_id == made["id"]
+    bought = api.call(
+        "POST",
+        "/purchase-orders",
+        {"sku": "A", "quantity": 1, "supplier_name": "Acme"},
+        tokens["staff"],
+        headers={"Idempotency-Key": "k-1"},
+    ).json
+    staff = next(u.id for u in User.by_role.query("staff"))
+    marker = IdempotencyMarker.get(f"{staff}#purchase-orders#k-1", consistent_read=True)
+    assert marker.resource_id == bought["id"]
 
 
 def test_a_replay_returns_the_same_order_and_moves_stock_once(api, tokens):

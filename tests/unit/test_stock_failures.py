@@ -42,8 +42,12 @@ def as_stored(item: Product) -> dict[str, Any]:
     return item.serialize()
 
 
-def failed_with(slot: Slot, old: Product | None) -> dict[Slot, CancellationReason]:
-    return {slot: CancellationReason(FAILED, "failed", as_stored(old) if old else None)}
+def reason(old: Product | None = None) -> CancellationReason:
+    return CancellationReason(FAILED, "failed", as_stored(old) if old else None)
+
+
+def failed_with(slot: Slot, old: Product | None) -> Failures:
+    return Failures({slot: reason(old)})
 
 
 def test_a_take_that_finds_too_little_is_a_short_line() -> None:
@@ -61,7 +65,7 @@ def test_every_short_line_is_named_not_only_the_first() -> None:
         StockLine(b, product("B"), 5),
         StockLine(c, product("C"), 5),
     ]
-    failed = {**failed_with(a, product("A", stock=1)), **failed_with(c, product("C", stock=4))}
+    failed = Failures({a: reason(product("A", stock=1)), c: reason(product("C", stock=4))})
     with pytest.raises(InsufficientStock) as raised:
         sort_failures(lines, [], failed)
     assert [d["sku"] for d in raised.value.details] == ["A", "C"]
@@ -78,17 +82,15 @@ def test_a_failed_episode_write_alone_is_stale() -> None:
     episode = Slot("A episode")
     lines = [StockLine(Slot("A"), product(), 7)]
     with pytest.raises(StaleAlert):
-        sort_failures(lines, [episode], {episode: CancellationReason(FAILED)})
+        sort_failures(lines, [episode], Failures({episode: reason()}))
 
 
 def test_short_wins_over_stale() -> None:
     a, b, episode = Slot("A"), Slot("B"), Slot("B episode")
     lines = [StockLine(a, product("A"), 5), StockLine(b, product("B"), 5)]
-    failed = {
-        **failed_with(a, product("A", stock=1)),
-        **failed_with(b, product("B", stock=50)),
-        episode: CancellationReason(FAILED),
-    }
+    failed = Failures(
+        {a: reason(product("A", stock=1)), b: reason(product("B", stock=50)), episode: reason()}
+    )
     with pytest.raises(InsufficientStock):
         sort_failures(lines, [episode], failed)
 
@@ -120,12 +122,12 @@ def test_a_failed_give_of_the_same_incarnation_is_stale_not_short() -> None:
 
 def test_failures_of_other_slots_are_not_this_sides_business() -> None:
     mine, other = Slot("A"), Slot("order")
-    sort_failures([StockLine(mine, product(), 5)], [], {other: CancellationReason(FAILED)})
+    sort_failures([StockLine(mine, product(), 5)], [], Failures({other: reason()}))
 
 
 def test_failures_give_back_the_old_item() -> None:
     slot = Slot("A")
-    failures = Failures(failed_with(slot, product(stock=3)))
+    failures = failed_with(slot, product(stock=3))
     old = failures.old(slot, Product)
     assert old is not None and old.stock == 3
     assert slot in failures and Slot("A") not in failures  # slots compare by identity
