@@ -19,8 +19,6 @@ import argparse
 import http.client
 import json
 import os
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -59,45 +57,6 @@ class Http:
             return response.status, json.loads(raw) if raw else None
         finally:
             connection.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_stack(email: str, password: str) -> tuple[subprocess.Popen, str]:
-    api_port, emulator_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "PORT": str(api_port),
-        "AWS_EMULATOR_PORT": str(emulator_port),
-        "ADMIN_EMAIL": email,
-        "ADMIN_PASSWORD": password,
-        "CHECK_INTERVAL": "3600",
-        "DYNAMODB_LOCAL_PORT": str(free_port()),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "infra.local_stack"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output = process.stdout
-    assert output is not None
-    deadline = time.monotonic() + 120
-    for line in output:
-        if "local stack ready" in line:
-            # Keep draining its output so that the stack never blocks on a full pipe.
-            threading.Thread(target=lambda: [None for _ in output], daemon=True).start()
-            return process, f"http://127.0.0.1:{api_port}"
-        if time.monotonic() > deadline:
-            break
-    process.terminate()
-    raise SystemExit(f"the local stack did not start (exit code {process.poll()})")
 
 
 def run_level(clients: int, seconds: float, request: Any) -> tuple[float, Counter, float]:
@@ -190,10 +149,17 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=16, help="orders spread over these")
     args = parser.parse_args()
 
-    process = None
+    stack = None
     base_url = args.base_url
     if base_url is None:
-        process, base_url = start_stack(args.admin_email, args.admin_password)
+        from tests.stack import start_stack  # the same local stack the integration tests start
+
+        stack = start_stack(
+            os.environ.get("LOCAL_DB", "moto"),
+            ADMIN_EMAIL=args.admin_email,
+            ADMIN_PASSWORD=args.admin_password,
+        )
+        base_url = stack.base_url
     try:
         api = Http(base_url)
         status, tokens = api.call(
@@ -246,9 +212,10 @@ def main() -> None:
                 flush=True,
             )
     finally:
-        if process is not None:
-            process.terminate()
-            process.wait(timeout=30)
+        if stack is not None:
+            from tests.stack import stop_stack
+
+            stop_stack(stack)
     seen = requests_per_order()
     print(f"DynamoDB requests per order: {sum(seen.values())} ({dict(seen)})")
 

@@ -181,6 +181,24 @@ def stop_stack(stack: Stack) -> int:
 _users = iter(range(10**6))
 
 
+def all_pages(http: Http, path: str, token: str) -> list[dict]:
+    """Every item of a list, following next_cursor to the end."""
+    items, cursor = [], None
+    while True:
+        query = f"?limit=100&cursor={cursor}" if cursor else "?limit=100"
+        reply = http.call("GET", path + query, token=token)
+        assert reply.status == 200, reply.body
+        items += reply.json["items"]
+        cursor = reply.json["next_cursor"]
+        if cursor is None:
+            return items
+
+
+def ledger_sum(http: Http, admin: str, sku: str) -> int:
+    """The contract's invariant over HTTP: stock == this sum of the product's movements."""
+    return sum(m["quantity_change"] for m in all_pages(http, f"/products/{sku}/movements", admin))
+
+
 def new_user(http: Http, admin_token: str, role: str) -> tuple[str, str]:
     """A user of `role` via the API; returns (id, access token)."""
     email = f"{role}-{next(_users)}-{time.monotonic_ns()}@example.com"

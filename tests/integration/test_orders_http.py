@@ -7,7 +7,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.stack import new_user
+from tests.stack import ledger_sum, new_user
 
 
 def make_product(http, admin, stock: int, price: str = "2.50", threshold: int = 0) -> str:
@@ -21,17 +21,6 @@ def make_product(http, admin, stock: int, price: str = "2.50", threshold: int = 
     }
     assert http.call("POST", "/products", body, admin).status == 201
     return sku
-
-
-def ledger_sum(http, admin, sku: str) -> int:
-    total, cursor = 0, None
-    while True:
-        query = f"?limit=100&cursor={cursor}" if cursor else "?limit=100"
-        page = http.call("GET", f"/products/{sku}/movements{query}", token=admin).json
-        total += sum(m["quantity_change"] for m in page["items"])
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return total
 
 
 def stock_of(http, admin, sku: str) -> int:

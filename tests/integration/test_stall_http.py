@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from tests.stack import Http, Reply, Stack, new_user
+from tests.stack import Http, Reply, Stack, all_pages, ledger_sum, new_user
 
 # The contract of a stall: an answer, 503 busy, within this long (chalicelib/store/db.py budgets
 # DynamoDB's timeouts and retries to fit it).
@@ -28,28 +28,6 @@ def assert_busy(reply: Reply, elapsed: float, what: str) -> None:
     assert reply.json["code"] == "busy" and reply.json["message"], (what, reply.body)
     assert reply.headers.get("Retry-After", "").isdigit(), (what, dict(reply.headers))
     assert elapsed < ANSWER_WITHIN_SECONDS, f"{what}: 503 after {elapsed:.1f} s"
-
-
-def ledger_sum(http: Http, admin: str, sku: str) -> int:
-    total, cursor = 0, None
-    while True:
-        query = f"?limit=100&cursor={cursor}" if cursor else "?limit=100"
-        page = http.call("GET", f"/products/{sku}/movements{query}", token=admin).json
-        total += sum(m["quantity_change"] for m in page["items"])
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return total
-
-
-def orders_of(http: Http, token: str) -> list[dict]:
-    orders, cursor = [], None
-    while True:
-        query = f"?limit=100&cursor={cursor}" if cursor else "?limit=100"
-        page = http.call("GET", f"/sales-orders{query}", token=token).json
-        orders += page["items"]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            return orders
 
 
 def test_a_stalled_database_answers_503_in_time_and_the_retried_order_exists_once(
@@ -79,5 +57,9 @@ def test_a_stalled_database_answers_503_in_time_and_the_retried_order_exists_onc
     assert again.status == 200 and again.json["id"] == first.json["id"], again.body
     stock = http.call("GET", f"/products/{sku}", token=admin).json["stock"]
     assert stock == 10 - 3 == ledger_sum(http, admin, sku)
-    mine = [o for o in orders_of(http, customer) if any(i["sku"] == sku for i in o["items"])]
+    mine = [
+        o
+        for o in all_pages(http, "/sales-orders", customer)
+        if any(i["sku"] == sku for i in o["items"])
+    ]
     assert [o["id"] for o in mine] == [first.json["id"]]

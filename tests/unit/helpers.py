@@ -18,8 +18,21 @@ from chalicelib.auth import users
 from chalicelib.inventory import ledger, products
 from chalicelib.settings import get_settings
 from chalicelib.store.models import Movement, Product
+from tests.stack import Reply
 
 ORDERS = "/sales-orders"
+PURCHASES = "/purchase-orders"
+# The contract's product shape (API.md, Shapes).
+PRODUCT_KEYS = {
+    "sku",
+    "name",
+    "description",
+    "price",
+    "stock",
+    "low_stock_threshold",
+    "created_at",
+    "updated_at",
+}
 _counter = itertools.count()
 
 
@@ -49,17 +62,6 @@ class Api:
         reply = self.call("POST", "/auth/login", {"email": email, "password": password})
         assert reply.status == 200, reply.json
         return reply.json
-
-
-class Reply:
-    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.status = status
-        self.headers = headers
-        self.body = body
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
 
 
 def make_user(role: str, password: str = "password123") -> tuple[str, str]:
@@ -115,6 +117,18 @@ def order(
 ) -> Any:
     body = {"items": [{"sku": sku, "quantity": q} for sku, q in items], **extra}
     return api.call("POST", ORDERS, body, token, headers=headers)
+
+
+def buy(
+    api: Any,
+    token: str,
+    sku: str = "A",
+    quantity: int = 5,
+    headers: dict | None = None,
+    **extra: Any,
+) -> Any:
+    body = {"sku": sku, "quantity": quantity, "supplier_name": "Acme", **extra}
+    return api.call("POST", PURCHASES, body, token, headers=headers)
 
 
 def login_as(api: Any, role: str) -> tuple[str, str]:

@@ -16,14 +16,13 @@ from botocore.awsrequest import AWSResponse  # type: ignore[import-untyped]
 
 from chalicelib.store import db
 from tests.unit.helpers import (
+    PURCHASES,
     add_product,
     all_items,
     assert_ledger,
     order,
     stock,
 )
-
-PURCHASES = "/purchase-orders"
 
 
 def fake_error(

@@ -9,7 +9,7 @@ from urllib.parse import urljoin, urlparse
 import pytest
 from openapi_spec_validator import validate
 
-from tests.unit.helpers import Api
+from tests.unit.helpers import PRODUCT_KEYS, Api
 
 # Fixtures shared with test_auth (one moto per module, tables emptied between tests).
 
@@ -163,16 +163,7 @@ def test_documented_schemas_match_the_contract_shapes(doc):
         return set(resolve(doc, content["application/json"]["schema"])["properties"])
 
     user = {"id", "email", "name", "role", "active", "created_at"}
-    product = {
-        "sku",
-        "name",
-        "description",
-        "price",
-        "stock",
-        "low_stock_threshold",
-        "created_at",
-        "updated_at",
-    }
+    product = PRODUCT_KEYS
     assert props("/auth/register", "post", "201") == user
     assert props("/auth/me", "get") == user
     assert props("/auth/login", "post") == {

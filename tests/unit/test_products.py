@@ -8,20 +8,9 @@ from unittest import mock
 import pytest
 
 from chalicelib.store.models import Product
-from tests.unit.helpers import Api
+from tests.unit.helpers import PRODUCT_KEYS, Api
 
 # Fixtures shared with test_auth (one moto per module, tables emptied between tests).
-
-PRODUCT_KEYS = {
-    "sku",
-    "name",
-    "description",
-    "price",
-    "stock",
-    "low_stock_threshold",
-    "created_at",
-    "updated_at",
-}
 
 
 def product(**overrides: object) -> dict:

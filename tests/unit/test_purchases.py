@@ -8,20 +8,15 @@ from datetime import UTC, datetime
 
 from chalicelib.store.models import AlertState, Notification
 from tests.unit.helpers import (
+    PURCHASES,
     add_product,
     all_items,
     assert_ledger,
+    buy,
     movements,
     order,
     stock,
 )
-
-PURCHASES = "/purchase-orders"
-
-
-def buy(api, token, sku="A", quantity=5, headers=None, **extra):
-    body = {"sku": sku, "quantity": quantity, "supplier_name": "Acme", **extra}
-    return api.call("POST", PURCHASES, body, token, headers=headers)
 
 
 def test_a_purchase_raises_stock_with_its_movement(api, tokens):

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from chalicelib.store import db
-from tests.unit.helpers import add_product, make_user, order
+from tests.unit.helpers import add_product, buy, make_user, order
 
 MAX_SALE_REQUESTS = 2
 
@@ -78,13 +78,7 @@ def test_a_replay_and_refusals_take_few_requests(api, tokens, counted):
 def test_a_purchase_is_one_batch_read_and_one_transaction(api, tokens, counted):
     add_product(api, tokens["admin"], "A", stock=10)
     with counted() as seen:
-        reply = api.call(
-            "POST",
-            "/purchase-orders",
-            {"sku": "A", "quantity": 1, "supplier_name": "S"},
-            tokens["staff"],
-            headers={"Idempotency-Key": "po"},
-        )
+        reply = buy(api, tokens["staff"], quantity=1, headers={"Idempotency-Key": "po"})
     assert reply.status == 201
     assert seen == Counter({"BatchGetItem": 1, "TransactWriteItems": 1}), seen
 

@@ -12,6 +12,7 @@ from tests.unit.helpers import (
     add_product,
     all_items,
     assert_ledger,
+    buy,
     login_as,
     movements,
     order,
@@ -369,13 +370,7 @@ def test_idempotency_markers_are_keyed_by_caller_resource_and_key(api, tokens):
     customer = made["customer"]["id"]
     marker = IdempotencyMarker.get(f"{customer}#sales-orders#k-1", consistent_read=True)
     assert marker.resource_id == made["id"]
-    bought = api.call(
-        "POST",
-        "/purchase-orders",
-        {"sku": "A", "quantity": 1, "supplier_name": "Acme"},
-        tokens["staff"],
-        headers={"Idempotency-Key": "k-1"},
-    ).json
+    bought = buy(api, tokens["staff"], quantity=1, headers={"Idempotency-Key": "k-1"}).json
     staff = next(u.id for u in User.by_role.query("staff"))
     marker = IdempotencyMarker.get(f"{staff}#purchase-orders#k-1", consistent_read=True)
     assert marker.resource_id == bought["id"]
