@@ -106,19 +106,15 @@ def bind() -> Connection:
                 host=settings.dynamodb_endpoint,
                 connect_timeout_seconds=DYNAMODB_CONNECT_TIMEOUT_SECONDS,
                 read_timeout_seconds=DYNAMODB_READ_TIMEOUT_SECONDS,
-                max_retry_attempts=DYNAMODB_MAX_ATTEMPTS - 1,
-                retry_configuration=DYNAMODB_RETRIES,
+                retry_configuration=DYNAMODB_RETRIES,  # max_retry_attempts is for LEGACY only
             )
             for model in MODELS:
-                # Models inherit one Meta from the base class: give each its own. The timeouts
-                # too, should PynamoDB ever build a model's own connection.
+                # Models inherit one Meta from the base class: give each its own. Their calls
+                # all go through `shared` (below), so its timeouts are the only ones.
                 meta = {
                     "table_name": table_name(model),
                     "host": settings.dynamodb_endpoint,
                     "region": settings.region,
-                    "connect_timeout_seconds": DYNAMODB_CONNECT_TIMEOUT_SECONDS,
-                    "read_timeout_seconds": DYNAMODB_READ_TIMEOUT_SECONDS,
-                    "max_retry_attempts": DYNAMODB_MAX_ATTEMPTS - 1,
                 }
                 model.Meta = type("Meta", (model.Meta,), meta)  # type: ignore[misc,assignment]
                 model._connection = None

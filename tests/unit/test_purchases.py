@@ -188,6 +188,18 @@ def test_idempotent_purchases(api, tokens):
     assert_ledger("A")
 
 
+def test_a_replay_of_a_reversed_purchase_restocks_nothing(api, tokens):
+    """API.md: a replay whose earlier result has since been undone answers 404."""
+    add_product(api, tokens["admin"], "A", stock=0)
+    key = {"Idempotency-Key": "po-undone"}
+    made = buy(api, tokens["staff"], quantity=4, headers=key).json
+    assert api.call("DELETE", f"{PURCHASES}/{made['id']}", token=tokens["admin"]).status == 204
+    replay = buy(api, tokens["staff"], quantity=4, headers=key)
+    assert replay.status == 404 and replay.json["code"] == "not_found", replay.json
+    assert stock("A") == 0
+    assert_ledger("A")
+
+
 def test_concurrent_duplicate_purchases_restock_once(api, tokens, atomic_moto):
     add_product(api, tokens["admin"], "A", stock=0)
     key = {"Idempotency-Key": "po-dup"}
