@@ -9,6 +9,7 @@ class AppError(Exception):
     status = 400
     code = "bad_request"
     message = "Bad request"
+    default_headers: dict[str, str] = {}
 
     def __init__(
         self,
@@ -19,7 +20,7 @@ class AppError(Exception):
         super().__init__(message or self.message)
         self.message = message or self.message
         self.details = details
-        self.headers = headers or {}
+        self.headers = {**self.default_headers, **(headers or {})}
 
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -28,8 +29,11 @@ class AppError(Exception):
         return body
 
 
-def _error(name: str, status: int, code: str, message: str) -> type[AppError]:
-    return type(name, (AppError,), {"status": status, "code": code, "message": message})
+def _error(
+    name: str, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> type[AppError]:
+    attributes = {"status": status, "code": code, "message": message}
+    return type(name, (AppError,), {**attributes, "default_headers": headers or {}})
 
 
 ValidationFailed = _error("ValidationFailed", 400, "validation_error", "The request is not valid")
@@ -62,7 +66,10 @@ TooManyAttempts = _error(
     "too_many_attempts",
     "Too many failed logins for this account; try again later",
 )
-Busy = _error("Busy", 503, "busy", "The service is busy; retry shortly")
+# Every 503 tells the client when to try again.
+Busy = _error(
+    "Busy", 503, "busy", "The service is busy; retry shortly", headers={"Retry-After": "1"}
+)
 
 # Every code a client can meet, for the OpenAPI document.
 ERROR_CODES = sorted({cls.code for cls in AppError.__subclasses__()})

@@ -255,7 +255,7 @@ class Resource:
                 except Exception as exc:
                     if db.is_unavailable(exc):
                         log.warning("DynamoDB unavailable on %s %s: %s", method, path, exc)
-                        return error_response(Busy(headers={"Retry-After": "1"}))
+                        return error_response(Busy())
                     log.exception("unhandled error on %s %s", method, path)
                     return json_response(
                         {"code": "internal_error", "message": "Something went wrong on our side"},

@@ -48,7 +48,7 @@ def create_product(
             return product
         if attempt == 0:
             episodes.close_episode(sku)
-    raise Busy(headers={"Retry-After": "1"})  # the namesake's episode is still open
+    raise Busy()  # the namesake's episode is still open
 
 
 def _try_create(

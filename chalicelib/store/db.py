@@ -217,7 +217,7 @@ def with_retries(operation: Callable[[], T], attempts: int = 5, base_delay: floa
             if isinstance(exc, PynamoDBException) and not is_retryable(exc):
                 raise
             if attempt == attempts - 1 or time.monotonic() >= deadline:
-                raise Busy(headers={"Retry-After": "1"}) from exc
+                raise Busy() from exc
             time.sleep(random.uniform(0, base_delay * 2**attempt))
     raise AssertionError("unreachable")
 
