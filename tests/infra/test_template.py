@@ -16,10 +16,13 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from chalicelib.alerts.digest import CLAIM_SECONDS
 from chalicelib.settings import reset_settings
 from chalicelib.store import db
+from chalicelib.store.db import REQUEST_BUDGET_SECONDS
 from chalicelib.store.models import MODELS
 from infra import policies
+from infra import template as generator
 from infra.gateway_shim import NOT_FOUND_BODY, UNAUTHORIZED_BODY
 from infra.template import STAGES as STAGE_SETTINGS
 from infra.template import functions
@@ -238,6 +241,25 @@ def test_functions_get_parameters_and_own_log_groups_with_retention(
         assert variables["ALERT_SENDER"] == {"Ref": "AlertSender"}
         key = json.dumps({"Fn::Sub": f"/aws/lambda/${{{cfn}}}"})
         assert names[key] == STAGE_SETTINGS[stage].log_retention_days
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_api_functions_outlive_the_stall_budget_and_stop_before_api_gateway(
+    templates: dict, stage: str
+) -> None:
+    """A stalled DynamoDB answers 503 within REQUEST_BUDGET_SECONDS, so the API's functions
+    must run longer than that, and stop before API Gateway's 29 s has answered 504 for them."""
+    resources = templates[stage]["Resources"]
+    timeouts = {cfn: resources[cfn]["Properties"]["Timeout"] for cfn in FUNCTIONS.values()}
+    assert REQUEST_BUDGET_SECONDS < timeouts["APIHandler"] < 29
+    assert timeouts["JwtAuth"] < 29
+    assert timeouts["CheckLowStock"] < CLAIM_SECONDS  # the digest's email claim outlives it
+
+
+def test_a_timeout_outside_the_bounds_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(generator, "API_FUNCTIONS", {"api_handler": 25.0, "jwt_auth": 1.0})
+    with pytest.raises(SystemExit, match="lambda_timeout of api_handler"):
+        generator.check_timeouts("dev")
 
 
 @pytest.mark.parametrize("stage", STAGES)
