@@ -51,11 +51,10 @@ class Reply:
         return json.loads(self.body) if self.body else None
 
 
-class Http:
-    """JSON over HTTP, a new connection per request (keep-alive stalls chalice local)."""
+class JsonClient:
+    """A JSON API client: a body as JSON, a token as Bearer; `send` is the transport."""
 
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
+    base_headers: dict[str, str] = {}
 
     def call(
         self,
@@ -67,21 +66,40 @@ class Http:
         raw: bytes | None = None,
         timeout: float = REQUEST_TIMEOUT_SECONDS,
     ) -> Reply:
-        sent = {"Connection": "close", **(headers or {})}
+        sent = {**self.base_headers, **(headers or {})}
         if body is not None or raw is not None:
-            sent["Content-Type"] = "application/json"
+            sent.setdefault("Content-Type", "application/json")
         if token:
             sent["Authorization"] = f"Bearer {token}"
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        response = requests.request(
-            method, self.base_url + path, data=data, headers=sent, timeout=timeout
-        )
-        return Reply(response.status_code, response.headers, response.content)
+        return self.send(method, path, sent, data, timeout)
+
+    def send(
+        self, method: str, path: str, headers: dict[str, str], data: Any, timeout: float
+    ) -> Reply:
+        raise NotImplementedError
 
     def login(self, email: str, password: str) -> dict[str, Any]:
         reply = self.call("POST", "/auth/login", {"email": email, "password": password})
         assert reply.status == 200, reply.body
         return reply.json
+
+
+class Http(JsonClient):
+    """JSON over HTTP, a new connection per request (keep-alive stalls chalice local)."""
+
+    base_headers = {"Connection": "close"}
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+
+    def send(
+        self, method: str, path: str, headers: dict[str, str], data: Any, timeout: float
+    ) -> Reply:
+        response = requests.request(
+            method, self.base_url + path, data=data, headers=headers, timeout=timeout
+        )
+        return Reply(response.status_code, response.headers, response.content)
 
 
 @dataclass

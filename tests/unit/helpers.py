@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 from collections.abc import Callable
 from decimal import Decimal
@@ -18,7 +17,7 @@ from chalicelib.auth import users
 from chalicelib.inventory import ledger, products
 from chalicelib.settings import get_settings
 from chalicelib.store.models import Movement, Product
-from tests.stack import Reply
+from tests.stack import JsonClient, Reply
 
 ORDERS = "/sales-orders"
 PURCHASES = "/purchase-orders"
@@ -36,32 +35,19 @@ PRODUCT_KEYS = {
 _counter = itertools.count()
 
 
-class Api:
-    """A thin JSON client over chalice's test client."""
+class Api(JsonClient):
+    """The same JSON client over chalice's test client (in process, no HTTP)."""
+
+    base_headers = {"Content-Type": "application/json"}
 
     def __init__(self, client: Client) -> None:
         self.client = client
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        token: str | None = None,
-        headers: dict[str, str] | None = None,
-        raw: bytes | None = None,
-    ) -> Any:
-        sent = {"Content-Type": "application/json", **(headers or {})}
-        if token:
-            sent["Authorization"] = f"Bearer {token}"
-        payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
-        response = getattr(self.client.http, method.lower())(path, headers=sent, body=payload)
+    def send(
+        self, method: str, path: str, headers: dict[str, str], data: Any, timeout: float
+    ) -> Reply:
+        response = getattr(self.client.http, method.lower())(path, headers=headers, body=data)
         return Reply(response.status_code, response.headers, response.body)
-
-    def login(self, email: str, password: str) -> dict[str, Any]:
-        reply = self.call("POST", "/auth/login", {"email": email, "password": password})
-        assert reply.status == 200, reply.json
-        return reply.json
 
 
 def make_user(role: str, password: str = "password123") -> tuple[str, str]:
