@@ -120,7 +120,8 @@ def environment(endpoint: str) -> dict[str, str]:
         "JWT_KEYS": "cold-start-benchmark-signing-key-32-bytes-long",
         "JWT_ISSUER": "automart-local",
         "JWT_AUDIENCE": "automart-api",
-        "SCRYPT_N": "1024",
+        "ARGON2_MEMORY_KIB": "256",
+        "ARGON2_TIME_COST": "1",
         "PYTHONDONTWRITEBYTECODE": "",
     }
     for name in ("AWS_ENDPOINT_URL", "JWT_KEYS_PARAMETER", "AWS_PROFILE"):

@@ -7,9 +7,10 @@ Each benchmark runs in its own process and measures its own baseline in the same
 the floor the data model allows, (c) orders per second at 1/4/16 clients beside GET /health and
 GET /products/{sku} (benchmarks/orders_per_second.py, the orders engineer's), (d) the low-stock
 check against the catalog size beside a full Scan (benchmarks/low_stock_check.py, the alerts
-engineer's). A benchmark whose script is missing gets a section saying so (the hook is here:
-BENCHMARKS below), and one that fails gets its error: `make bench` still writes the file, and
-exits non-zero.
+engineer's), (e) a login's and a reset request's cost beside the former scrypt check
+(benchmarks/login_cost.py). A benchmark whose script is missing gets a section saying so (the
+hook is here: BENCHMARKS below), and one that fails gets its error: `make bench` still writes the
+file, and exits non-zero.
 """
 
 from __future__ import annotations
@@ -102,6 +103,16 @@ BENCHMARKS = [
         "moto in process; the check's time and items read as the catalog grows, beside a "
         "full Scan of the same table (what a check without the low-stock index would "
         "read).",
+    ),
+    Benchmark(
+        "e",
+        "Login and password reset cost",
+        "login_cost.py",
+        [],
+        ["--runs", "5"],
+        True,
+        "moto in process, production hashing settings; baseline: the password check at "
+        "main's former setting (scrypt N=2^14, r=8, p=1), measured in the same run.",
     ),
 ]
 

@@ -8,7 +8,10 @@ TEST_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
     "JWT_KEYS": "unit-test-signing-key-that-is-long-enough-32b",
-    "SCRYPT_N": "1024",  # fast hashing in tests; production uses the default 2**14
+    # Fast hashing and reset answers in tests; production uses the defaults (settings.py).
+    "ARGON2_MEMORY_KIB": "256",
+    "ARGON2_TIME_COST": "1",
+    "RESET_ANSWER_SECONDS": "0",
     "TABLE_PREFIX": "automart-test-",
     "ALERT_SENDER": "alerts@automart.example.com",
 }

@@ -17,7 +17,9 @@ STAGES = ("dev", "prod")
 _TEST_ONLY = (
     "TABLE_PREFIX",
     "JWT_KEYS",
-    "SCRYPT_N",
+    "ARGON2_MEMORY_KIB",
+    "ARGON2_TIME_COST",
+    "RESET_ANSWER_SECONDS",
     "ALERT_SENDER",
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import re
 from unittest import mock
 
 import boto3
@@ -12,7 +10,7 @@ import jwt
 import pytest
 from moto import mock_aws
 
-from chalicelib.auth import keys, passwords, tokens
+from chalicelib.auth import keys, tokens
 from chalicelib.settings import get_settings, reset_settings
 
 PARAMETER = "/automart/test/jwt-keys"
@@ -107,67 +105,3 @@ def test_key_ring_parsing():
         keys.key_ring()
     reset_settings()
     keys.forget_keys()
-
-
-# ---- passwords ----------------------------------------------------------------------------------
-
-HASH_RE = re.compile(r"scrypt\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)")
-
-
-def test_scrypt_format_and_salt():
-    stored = passwords.hash_password("correct horse")
-    match = HASH_RE.fullmatch(stored)
-    assert match, stored
-    assert int(match.group(1)) == get_settings().scrypt_n
-    assert len(base64.b64decode(match.group(2))) == 16
-    assert len(base64.b64decode(match.group(3))) == 32
-    assert passwords.hash_password("correct horse") != stored  # a fresh salt each time
-    assert passwords.verify_password("correct horse", stored)
-    assert not passwords.verify_password("correct horsE", stored)
-    assert not passwords.verify_password("", stored)
-
-
-def test_the_work_factor_is_read_from_the_hash(monkeypatch):
-    stored = passwords.hash_password("pw-12345")
-    monkeypatch.setenv("SCRYPT_N", "2048")
-    reset_settings()
-    try:
-        assert passwords.hash_password("x").startswith("scrypt$2048$")
-        assert passwords.verify_password("pw-12345", stored)  # old hashes keep working
-    finally:
-        monkeypatch.undo()
-        reset_settings()
-
-
-@pytest.mark.parametrize(
-    "stored",
-    [
-        "",
-        "plain",
-        "scrypt$1024$abc",
-        "scrypt$x$AAAA$AAAA",
-        "scrypt$1000$AAAA$AAAA",
-        "scrypt$1024$!!$!!",
-        "bcrypt$2b$12$abc",
-    ],
-)
-def test_malformed_hashes_never_verify(stored):
-    assert passwords.verify_password("anything", stored) is False
-
-
-def test_comparison_is_constant_time():
-    stored = passwords.hash_password("pw-12345")
-    with mock.patch.object(
-        passwords.hmac, "compare_digest", wraps=passwords.hmac.compare_digest
-    ) as compare:
-        assert passwords.verify_password("pw-12345", stored)
-        assert not passwords.verify_password("other-pw", stored)
-    assert compare.call_count == 2
-
-
-def test_burn_time_costs_what_a_check_costs():
-    with mock.patch.object(passwords, "_derive", wraps=passwords._derive) as derive:
-        passwords.burn_time("whatever")
-        passwords.verify_password("whatever", passwords.hash_password("x"))
-    work = [call.args[2] for call in derive.call_args_list]
-    assert work[0] == work[-1] == get_settings().scrypt_n
