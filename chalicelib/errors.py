@@ -43,6 +43,14 @@ Unauthorized = _error("Unauthorized", 401, "unauthorized", "Missing or invalid t
 InvalidCredentials = _error(
     "InvalidCredentials", 401, "invalid_credentials", "Wrong email or password"
 )
+# The same code as a failed login, but 403: the caller is authenticated, the proof is wrong.
+WrongPassword = _error("WrongPassword", 403, "invalid_credentials", "The current password is wrong")
+InvalidResetCode = _error(
+    "InvalidResetCode",
+    400,
+    "invalid_reset_code",
+    "This reset code is not valid; request a new one",
+)
 Forbidden = _error("Forbidden", 403, "forbidden", "Your role may not do this")
 NotFound = _error("NotFound", 404, "not_found", "Not found")
 MethodNotAllowed = _error(

@@ -15,8 +15,13 @@ def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def split_list(text: str) -> tuple[str, ...]:
+    """A comma-separated setting (also read by infra/template.py from a stage's config)."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def _list(name: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+    return split_list(os.environ.get(name, ""))
 
 
 @dataclass(frozen=True)
@@ -33,12 +38,19 @@ class Settings:
     jwt_audience: str
     access_token_ttl: int
     refresh_token_ttl: int
-    scrypt_n: int
+    argon2_memory_kib: int
+    argon2_time_cost: int
     login_max_failures: int
     login_window_seconds: int
     alert_sender: str
     alert_recipients: tuple[str, ...]
     low_stock_shards: int
+    cors_origins: tuple[str, ...]
+    password_reset_url: str | None
+    reset_code_ttl: int
+    reset_emails_per_hour: int
+    reset_max_attempts: int
+    reset_answer_seconds: float
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -56,12 +68,23 @@ class Settings:
             jwt_audience=os.environ.get("JWT_AUDIENCE", "automart-api"),
             access_token_ttl=_int("ACCESS_TOKEN_TTL", 15 * 60),
             refresh_token_ttl=_int("REFRESH_TOKEN_TTL", 7 * 24 * 3600),
-            scrypt_n=_int("SCRYPT_N", 2**14),
+            # OWASP's password storage cheat sheet: argon2id, 19 MiB, 2 passes, 1 lane.
+            argon2_memory_kib=_int("ARGON2_MEMORY_KIB", 19 * 1024),
+            argon2_time_cost=_int("ARGON2_TIME_COST", 2),
             login_max_failures=_int("LOGIN_MAX_FAILURES", 5),
             login_window_seconds=_int("LOGIN_WINDOW_SECONDS", 15 * 60),
             alert_sender=os.environ.get("ALERT_SENDER", "alerts@automart.example.com"),
             alert_recipients=_list("ALERT_RECIPIENTS"),
             low_stock_shards=_int("LOW_STOCK_SHARDS", 4),
+            cors_origins=_list("CORS_ORIGINS"),
+            password_reset_url=os.environ.get("PASSWORD_RESET_URL") or None,
+            reset_code_ttl=_int("RESET_CODE_TTL", 30 * 60),
+            reset_emails_per_hour=_int("RESET_EMAILS_PER_HOUR", 3),
+            # 5 wrong codes burn a code: each attempt is counted, and a right one ends the code.
+            reset_max_attempts=_int("RESET_MAX_ATTEMPTS", 5),
+            # Every reset request answers after at least this long, whether it sent an email
+            # or not, so that timing does not tell who has an account.
+            reset_answer_seconds=float(os.environ.get("RESET_ANSWER_SECONDS", "0.3")),
         )
 
 

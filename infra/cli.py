@@ -1,6 +1,7 @@
 """Management command, for the local stack and for AWS.
 
-    python -m infra.cli create-admin --email you@example.com --password '...'  # first admin
+    python -m infra.cli create-admin --email you@example.com --password '...'  # first admin,
+                                           # or a new password for an existing admin
     python -m infra.cli seed --count 200   # sample products
     python -m infra.cli emails             # mail the local stack sent
 
@@ -49,13 +50,24 @@ def bind_store() -> None:
 
 
 def create_admin(args: argparse.Namespace) -> None:
+    from pydantic import TypeAdapter, ValidationError
+
     from chalicelib.auth import users
+    from chalicelib.schemas import Password
 
     bind_store()
 
     password = args.password or getpass.getpass(f"Password for {args.email}: ")
-    user, created = users.ensure_admin(args.email, password, args.name)
-    print(f"{'created' if created else 'exists already'}: admin {user.email} ({user.id})")
+    try:
+        TypeAdapter(Password).validate_python(password)
+    except ValidationError as error:
+        sys.exit(f"password: {error.errors()[0]['msg']}")
+    try:
+        done = users.ensure_admin(args.email, password, args.name, reset_password=True)
+    except users.NotAnAdmin:
+        sys.exit(f"{args.email} belongs to a user who is not an admin: change the role instead")
+    outcome = "created" if done.created else "password reset" if done.password_reset else "exists"
+    print(f"{outcome}: admin {done.user.email} ({done.user.id})")
 
 
 SAMPLE_NAMES = ("Anvil", "Bolt", "Cog", "Drill", "Engine", "Fan", "Gear", "Hose", "Jack", "Lamp")
@@ -129,7 +141,9 @@ def main(argv: list[str] | None = None) -> None:
         "--dynamodb", help="DynamoDB endpoint when not the emulator (LOCAL_DB=dynamodb-local)"
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    admin = commands.add_parser("create-admin", help="ensure an admin account exists")
+    admin = commands.add_parser(
+        "create-admin", help="create an admin, or set an existing admin's password"
+    )
     admin.add_argument("--email", required=True)
     admin.add_argument("--password", help="asked for when left out")
     admin.add_argument("--name", default="Admin")

@@ -65,8 +65,9 @@ GRANTS: dict[str, set[Grant]] = {
         | _LOW_STOCK_CHECK
         | _on("users", "GetItem", "PutItem", "UpdateItem", "ConditionCheckItem")
         | _on("users", "Query", index="by_role")
-        | _on("user-emails", "GetItem", "PutItem")
+        | _on("user-emails", "GetItem", "PutItem", "DeleteItem")
         | _on("refresh-tokens", "GetItem", "PutItem", "DeleteItem")
+        | _on("password-resets", "GetItem", "UpdateItem")
         | _on("products", "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Scan")
         | _on("movements", "PutItem", "Query")
         # Orders and purchases: one transaction each (stock, ledger, order, idempotency marker),

@@ -127,10 +127,22 @@ class Stack:
             os.kill(self.database_pid, signal.SIGCONT)
 
 
+# The unit-test environment (tests/conftest.py) is not the stack's: it runs with the defaults.
+UNIT_ONLY_ENV = (
+    "JWT_KEYS",
+    "TABLE_PREFIX",
+    "ARGON2_MEMORY_KIB",
+    "ARGON2_TIME_COST",
+    "RESET_ANSWER_SECONDS",
+    "DYNAMODB_ENDPOINT",
+    "SES_ENDPOINT",
+)
+
+
 def start_stack(backend: str, **extra_env: str) -> Stack:
     api_port, emulator_port, dynamodb_port = free_port(), free_port(), free_port()
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k not in UNIT_ONLY_ENV},
         "PORT": str(api_port),
         "AWS_EMULATOR_PORT": str(emulator_port),
         "DYNAMODB_LOCAL_PORT": str(dynamodb_port),
@@ -140,8 +152,6 @@ def start_stack(backend: str, **extra_env: str) -> Stack:
         "CHECK_INTERVAL": "3600",  # tests trigger checks themselves
         **extra_env,
     }
-    for name in ("JWT_KEYS", "TABLE_PREFIX", "SCRYPT_N", "DYNAMODB_ENDPOINT", "SES_ENDPOINT"):
-        env.pop(name, None)
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.local_stack"],
         cwd=ROOT,
@@ -219,8 +229,14 @@ def ledger_sum(http: Http, admin: str, sku: str) -> int:
 
 def new_user(http: Http, admin_token: str, role: str) -> tuple[str, str]:
     """A user of `role` via the API; returns (id, access token)."""
+    user_id, email = new_account(http, admin_token, role)
+    return user_id, http.login(email, "password123")["access_token"]
+
+
+def new_account(http: Http, admin_token: str, role: str) -> tuple[str, str]:
+    """A user of `role` via the API, password "password123"; returns (id, email)."""
     email = f"{role}-{next(_users)}-{time.monotonic_ns()}@example.com"
     body = {"email": email, "password": "password123", "name": f"A {role}", "role": role}
     reply = http.call("POST", "/users", body, admin_token)
     assert reply.status == 201, reply.body
-    return reply.json["id"], http.login(email, "password123")["access_token"]
+    return reply.json["id"], email

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from chalicelib.api.pagination import decode_cursor, page_out
-from chalicelib.api.routing import ADMIN, ANY_ROLE, ANYONE, Call, Resource
-from chalicelib.auth import users
-from chalicelib.errors import ValidationFailed
+from chalicelib.api.routing import ADMIN, ANY_ROLE, ANYONE, Call, Resource, sent_fields
+from chalicelib.auth import resets, users
 from chalicelib.schemas import (
+    AcceptedOut,
+    ChangePasswordIn,
     CreateUserIn,
     LoginIn,
     Page,
     RefreshIn,
     RegisterIn,
+    ResetConfirmIn,
+    ResetRequestIn,
     TokensOut,
+    UpdateMeIn,
     UpdateUserIn,
     UserOut,
     UserQuery,
@@ -101,6 +105,63 @@ def me(call: Call) -> UserOut:
 
 
 @api.route(
+    "/auth/me",
+    "PATCH",
+    roles=ANY_ROLE,
+    body=UpdateMeIn,
+    response=UserOut,
+    summary="Change the caller's display name",
+)
+def update_me(call: Call) -> UserOut:
+    sent_fields(call.body)
+    return user_out(users.update_me(call.me.id, call.body.name))
+
+
+@api.route(
+    "/auth/password",
+    "POST",
+    roles=ANY_ROLE,
+    body=ChangePasswordIn,
+    response=TokensOut,
+    errors=(403, 429),
+    summary="Change the caller's password (every refresh token is revoked; a fresh pair back)",
+)
+def change_password(call: Call) -> TokensOut:
+    b = call.body
+    return tokens_out(users.change_password(call.me.id, b.current_password, b.new_password))
+
+
+ACCEPTED = AcceptedOut()
+
+
+@api.route(
+    "/auth/password-reset",
+    "POST",
+    roles=ANYONE,
+    body=ResetRequestIn,
+    response=AcceptedOut,
+    status=202,
+    summary="Email a reset code (the same answer whatever the email)",
+)
+def request_password_reset(call: Call) -> AcceptedOut:
+    resets.request_reset(call.body.email)
+    return ACCEPTED
+
+
+@api.route(
+    "/auth/password-reset/confirm",
+    "POST",
+    roles=ANYONE,
+    body=ResetConfirmIn,
+    response=TokensOut,
+    summary="Set a new password with an emailed code (every session is revoked)",
+)
+def confirm_password_reset(call: Call) -> TokensOut:
+    b = call.body
+    return tokens_out(resets.confirm_reset(b.email, b.code, b.new_password))
+
+
+@api.route(
     "/users",
     "POST",
     roles=ADMIN,
@@ -141,12 +202,23 @@ def get_user(call: Call) -> UserOut:
     body=UpdateUserIn,
     response=UserOut,
     errors=(404, 409),
-    summary="Change a user's name, role or active flag",
+    summary="Change a user's name, email, role or active flag",
 )
 def update_user(call: Call) -> UserOut:
     b = call.body
-    # As for products: an explicit null is a client error, not "leave unchanged".
-    nulls = [name for name, value in b.model_dump(exclude_unset=True).items() if value is None]
-    if nulls:
-        raise ValidationFailed(details=[{"field": n, "message": "may not be null"} for n in nulls])
-    return user_out(users.update_user(call.params["id"], b.name, b.role, b.active))
+    sent_fields(b)
+    return user_out(users.update_user(call.params["id"], b.name, b.role, b.active, b.email))
+
+
+@api.route(
+    "/users/{id}/password-reset",
+    "POST",
+    roles=ADMIN,
+    response=AcceptedOut,
+    status=202,
+    errors=(404,),
+    summary="Email a user a reset code (nothing to a deactivated user)",
+)
+def send_password_reset(call: Call) -> AcceptedOut:
+    resets.send_reset(users.get_user(call.params["id"]))
+    return ACCEPTED

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.api.pagination import decode_cursor, page_out
-from chalicelib.api.routing import ADMIN, ADMIN_STAFF, ANY_ROLE, Call, Resource
-from chalicelib.errors import ValidationFailed
+from chalicelib.api.routing import ADMIN, ADMIN_STAFF, ANY_ROLE, Call, Resource, sent_fields
 from chalicelib.inventory import products
 from chalicelib.schemas import (
     MovementOut,
@@ -104,11 +103,7 @@ def replace_product(call: Call) -> ProductOut:
     summary="Change some fields; setting stock records an adjustment",
 )
 def patch_product(call: Call) -> ProductOut:
-    changes = call.body.model_dump(exclude_unset=True)
-    nulls = [name for name, value in changes.items() if value is None]
-    if nulls:
-        raise ValidationFailed(details=[{"field": n, "message": "may not be null"} for n in nulls])
-    return product_out(products.update_product(call.params["sku"], changes))
+    return product_out(products.update_product(call.params["sku"], sent_fields(call.body)))
 
 
 @api.route(

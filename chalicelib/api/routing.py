@@ -130,6 +130,16 @@ def parse_body(model: type[BaseModel], raw: str | bytes | None) -> BaseModel:
         raise ValidationFailed(details=_field_errors(exc)) from None
 
 
+def sent_fields(body: BaseModel) -> dict[str, Any]:
+    """The fields a PATCH body sent. An explicit null is a client error, not "leave unchanged"
+    (the document says these fields may be left out, not that they take null)."""
+    sent = body.model_dump(exclude_unset=True)
+    nulls = [name for name, value in sent.items() if value is None]
+    if nulls:
+        raise ValidationFailed(details=[{"field": n, "message": "may not be null"} for n in nulls])
+    return sent
+
+
 def parse_query(model: type[BaseModel], params: Mapping[str, str] | None) -> BaseModel:
     try:
         return model.model_validate(params or {})

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
 from chalicelib import clock
@@ -20,6 +22,7 @@ from chalicelib.errors import (
     TooManyAttempts,
     Unauthorized,
     ValidationFailed,
+    WrongPassword,
 )
 from chalicelib.settings import get_settings
 from chalicelib.store import db
@@ -48,6 +51,15 @@ def normalize_email(email: str) -> str:
     except EmailNotValidError as exc:
         raise ValidationFailed(details=[{"field": "email", "message": str(exc)}]) from None
     return valid.normalized.lower()
+
+
+def address_key(email: str) -> str:
+    """The one key of an address as typed: its normalized form when it is an address (every
+    spelling of one account's address gives the same key), else a hash of it as sent."""
+    try:
+        return normalize_email(email)
+    except ValidationFailed:
+        return "invalid:" + hashlib.sha256(email.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def create_user(email: str, password: str, name: str, role: str) -> User:
@@ -95,16 +107,28 @@ def list_users(role: str | None, limit: int, after: str | None) -> Page[User]:
     return newest_first([(User.by_role, r) for r in roles], User.id, limit, after)
 
 
-def update_user(user_id: str, name: str | None, role: str | None, active: bool | None) -> User:
+def update_user(
+    user_id: str,
+    name: str | None = None,
+    role: str | None = None,
+    active: bool | None = None,
+    email: str | None = None,
+) -> User:
+    new_email = normalize_email(email) if email is not None else None
     attempt = itertools.count()
     # Bounded: a user changed under us (or a stale index entry) is retried with backoff, then 503.
     return db.with_retries(
-        lambda: _update_once(user_id, name, role, active, next(attempt)), attempts=8
+        lambda: _update_once(user_id, name, role, active, new_email, next(attempt)), attempts=8
     )
 
 
 def _update_once(
-    user_id: str, name: str | None, role: str | None, active: bool | None, attempt: int
+    user_id: str,
+    name: str | None,
+    role: str | None,
+    active: bool | None,
+    email: str | None,
+    attempt: int,
 ) -> User:
     user = get_user(user_id)
     actions: list[Action] = []
@@ -114,12 +138,28 @@ def _update_once(
         actions.append(User.role.set(role))
     if active is not None:
         actions.append(User.active.set(active))
+    new_email = email if email != user.email else None
+    if new_email is not None:
+        actions.append(User.email.set(new_email))
     if not actions:
         return user
     stays_admin = (role or user.role) == Role.ADMIN and (user.active if active is None else active)
     # Optimistic: the update applies to the user as we read it.
-    condition = (User.role == user.role) & (User.active == user.active)
+    condition = (User.role == user.role) & (User.active == user.active) & (User.email == user.email)
     is_admin = (User.role == Role.ADMIN) & (User.active == True)  # noqa: E712
+    uow = UnitOfWork()
+    user_slot = uow.update(user, actions, condition=condition)
+    claim_slot = None
+    if new_email is not None:
+        # The new address is claimed and the old one freed in the same transaction.
+        claim_slot = uow.put(
+            EmailClaim(email=new_email, user_id=user.id),
+            condition=EmailClaim.email.does_not_exist(),
+        )
+        uow.delete(
+            EmailClaim(email=user.email),
+            condition=(EmailClaim.user_id == user.id) | EmailClaim.email.does_not_exist(),
+        )
     if user.role == Role.ADMIN and user.active and not stays_admin:
         # The index is eventually consistent: its answer is checked in the transaction, and
         # each retry checks another candidate, in case the first one is stale.
@@ -132,33 +172,57 @@ def _update_once(
             raise LastAdmin()
         # Checking one other admin is enough: of two admins demoting each other at once,
         # the second transaction finds its check broken and fails.
-        uow = UnitOfWork()
-        uow.update(user, actions, condition=condition)
         uow.check(User, others[attempt % len(others)], condition=is_admin)
-        if uow.commit():
-            raise db.Contention()  # changed under us: decide again
-    else:
-        try:
-            user.update(actions, condition=condition)
-        except UpdateError as exc:
-            if condition_failed(exc):
-                raise db.Contention() from exc
-            raise
+    failed = uow.commit()
+    if claim_slot in failed and user_slot not in failed:
+        raise EmailTaken()
+    if failed:
+        raise db.Contention()  # changed under us: decide again
     return get_user(user_id)
 
 
-# ---- sessions -----------------------------------------------------------------------------------
+def update_me(caller_id: str, name: str | None) -> User:
+    return update_user(caller_id, name=name)
 
 
-def _issue(user: User) -> Tokens:
+# ---- sessions and passwords -------------------------------------------------------------------
+
+
+def issue_tokens(user: User) -> Tokens:
     settings = get_settings()
     refresh = tokens.new_refresh_token()
     # Measured on chalicelib.clock like every other expiry, so that tests can move time.
     expires = datetime.fromtimestamp(clock.now() + settings.refresh_token_ttl, tz=UTC)
     RefreshToken(
-        token_hash=tokens.refresh_token_hash(refresh), user_id=user.id, expires_at=expires
+        token_hash=tokens.refresh_token_hash(refresh),
+        user_id=user.id,
+        generation=user.token_generation or 0,
+        expires_at=expires,
     ).save()
     return Tokens(tokens.issue_access_token(user.id, user.role), refresh, settings.access_token_ttl)
+
+
+def new_password_actions(password: str) -> list[Action]:
+    """What every password change or reset writes: the hash, a new token generation (every
+    earlier refresh token stops working) and no login lockout."""
+    return [
+        User.password_hash.set(passwords.hash_password(password)),
+        User.token_generation.add(1),
+        User.failed_logins.remove(),
+        User.failures_since.remove(),
+    ]
+
+
+def _same_generation(user: User) -> Condition:
+    if user.token_generation is None:
+        return User.token_generation.does_not_exist()
+    return User.token_generation == user.token_generation
+
+
+def set_password(user: User, password: str) -> User:
+    """Set a password (reset by the command line); `user` is updated in place."""
+    user.update(new_password_actions(password))
+    return user
 
 
 def _locked(user: User, now: float) -> bool:
@@ -166,6 +230,12 @@ def _locked(user: User, now: float) -> bool:
     return (user.failed_logins or 0) >= settings.login_max_failures and (
         user.failures_since or 0
     ) > now - settings.login_window_seconds
+
+
+def _refuse_if_locked(user: User, now: float) -> None:
+    if _locked(user, now):
+        retry_after = (user.failures_since or 0) + get_settings().login_window_seconds - now
+        raise TooManyAttempts(headers={"Retry-After": str(int(retry_after) + 1)})
 
 
 def _record_failure(user: User, now: float) -> None:
@@ -178,20 +248,24 @@ def _record_failure(user: User, now: float) -> None:
         user.update([User.failed_logins.set(1), User.failures_since.set(int(now))])
 
 
+def _rehash_if_old(user: User, password: str) -> None:
+    """A hash of an older algorithm or cost is replaced at the first login that proves it."""
+    if not passwords.needs_rehash(user.password_hash):
+        return
+    with contextlib.suppress(UpdateError):  # changed meanwhile (a reset): keep the newer one
+        user.update(
+            [User.password_hash.set(passwords.hash_password(password))],
+            condition=User.password_hash == user.password_hash,
+        )
+
+
 def login(email: str, password: str) -> Tokens:
     now = clock.now()
     user = find_by_email(email)
     if user is None:
         passwords.burn_time(password)
         raise InvalidCredentials()
-    if _locked(user, now):
-        raise TooManyAttempts(
-            headers={
-                "Retry-After": str(
-                    int((user.failures_since or 0) + get_settings().login_window_seconds - now) + 1
-                )
-            }
-        )
+    _refuse_if_locked(user, now)
     if not passwords.verify_password(password, user.password_hash):
         _record_failure(user, now)
         raise InvalidCredentials()
@@ -199,7 +273,29 @@ def login(email: str, password: str) -> Tokens:
         raise InvalidCredentials("This account is disabled")
     if user.failed_logins:
         user.update([User.failed_logins.remove(), User.failures_since.remove()])
-    return _issue(user)
+    _rehash_if_old(user, password)
+    return issue_tokens(user)
+
+
+def change_password(caller_id: str, current: str, new: str) -> Tokens:
+    """The caller's own password, proven by the current one (counted like a login)."""
+    now = clock.now()
+    user = get_user(caller_id)
+    if not user.active:
+        raise Unauthorized("This account is disabled")
+    _refuse_if_locked(user, now)
+    if not passwords.verify_password(current, user.password_hash):
+        _record_failure(user, now)
+        raise WrongPassword()
+    try:
+        # Conditional: a change or reset that landed since the check wins (a rehash at login
+        # keeps the generation: it is the same password).
+        user.update(new_password_actions(new), condition=_same_generation(user))
+    except UpdateError as exc:
+        if condition_failed(exc):
+            raise WrongPassword() from exc
+        raise
+    return issue_tokens(user)
 
 
 def refresh(refresh_token: str) -> Tokens:
@@ -218,7 +314,9 @@ def refresh(refresh_token: str) -> Tokens:
         raise Unauthorized("This refresh token is not valid") from None
     if not user.active:
         raise Unauthorized("This account is disabled")
-    return _issue(user)
+    if (stored.generation or 0) != (user.token_generation or 0):
+        raise Unauthorized("This refresh token was revoked by a password change")
+    return issue_tokens(user)
 
 
 def logout(caller_id: str, refresh_token: str) -> None:
@@ -228,12 +326,31 @@ def logout(caller_id: str, refresh_token: str) -> None:
         )
 
 
-def ensure_admin(email: str, password: str, name: str = "Admin") -> tuple[User, bool]:
-    """The first admin (command line, local stack start). Returns (user, created)."""
+class NotAnAdmin(Exception):
+    """The address belongs to a staff member or customer: the command line does not promote."""
+
+
+@dataclass(frozen=True)
+class EnsuredAdmin:
+    user: User
+    created: bool
+    password_reset: bool = False
+
+
+def ensure_admin(
+    email: str, password: str, name: str = "Admin", reset_password: bool = False
+) -> EnsuredAdmin:
+    """The first admin (command line, local stack start). With `reset_password`, an existing
+    admin gets this password, for the operator who lost the last admin password."""
     existing = find_by_email(email)
-    if existing is not None:
-        return existing, False
-    try:
-        return create_user(email, password, name, Role.ADMIN), True
-    except EmailTaken:
-        return find_by_email(email), False  # type: ignore[return-value]
+    if existing is None:
+        try:
+            return EnsuredAdmin(create_user(email, password, name, Role.ADMIN), created=True)
+        except EmailTaken:  # created meanwhile
+            existing = find_by_email(email)
+            assert existing is not None
+    if not reset_password:
+        return EnsuredAdmin(existing, created=False)
+    if existing.role != Role.ADMIN:
+        raise NotAnAdmin(existing.email)
+    return EnsuredAdmin(set_password(existing, password), created=False, password_reset=True)

@@ -2,6 +2,10 @@
 
 Request models reject unknown fields and coerce nothing (strict types), except money, which
 accepts a JSON string or number and never passes through a binary float (see `api.routing`).
+
+Request fields carry an example the API accepts (`Field(examples=...)`, on the shared type where
+there is one; the few without one say why): each request body's example in the document is made
+of them (`api.openapi`), and Postman's converter and Swagger UI send it as it is.
 """
 
 from __future__ import annotations
@@ -50,7 +54,8 @@ def _parse_money(value: Any) -> Decimal:
     return amount.quantize(CENT)
 
 
-_AMOUNT_SCHEMA = {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "example": "19.99"}
+MONEY_EXAMPLE = "19.99"
+_AMOUNT_SCHEMA = {"type": "string", "pattern": r"^[0-9]+\.[0-9]{2}$", "example": MONEY_EXAMPLE}
 
 Money = Annotated[
     Decimal,
@@ -62,7 +67,6 @@ Money = Annotated[
                 # Exactly the strings the parser takes: > 0, < 1000000000, at most two decimals.
                 {
                     "type": "string",
-                    "example": "19.99",
                     "pattern": r"^\s*(0*[1-9][0-9]{0,8}(\.[0-9]{1,2})?"
                     r"|0+\.(0[1-9]|[1-9][0-9]?))\s*$",
                 },
@@ -72,7 +76,8 @@ Money = Annotated[
                     "maximum": 999999999.99,
                     "multipleOf": 0.01,
                 },
-            ]
+            ],
+            "example": MONEY_EXAMPLE,
         },
         mode="validation",
     ),
@@ -95,8 +100,12 @@ Amount = Annotated[
 ]
 
 SKU_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+SKU_EXAMPLE = "ANVIL-1"
 ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"  # every id is a ULID
-Sku = Annotated[StrictStr, Field(pattern=SKU_PATTERN, min_length=1, max_length=64)]
+ID_EXAMPLE = "01J9ZQ4W8X6KDM3T5VBN7R2C0E"  # of nothing: a GET, PATCH or DELETE of it is a 404
+Sku = Annotated[
+    StrictStr, Field(pattern=SKU_PATTERN, min_length=1, max_length=64, examples=[SKU_EXAMPLE])
+]
 Timestamp = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")]
 
 
@@ -107,7 +116,7 @@ def one_of(names: type[StrEnum]) -> Any:
     return Field(pattern=pattern, json_schema_extra={"enum": words})
 
 
-RoleName = Annotated[StrictStr, one_of(Role)]
+RoleName = Annotated[StrictStr, one_of(Role), Field(examples=[Role.STAFF.value])]
 
 
 def _not_nullable(schema: dict[str, Any]) -> None:
@@ -138,7 +147,8 @@ class Response(BaseModel):
 
 
 class PageQuery(Query):
-    limit: int = Field(20, ge=1, le=100)
+    limit: int = Field(20, ge=1, le=100, examples=[20])
+    # No example: a cursor is one the server made (any other is a 400), so none can be written here.
     cursor: str | None = Field(None, min_length=1, max_length=1024)
 
 
@@ -168,12 +178,23 @@ class Health(Response):
 
 # ---- users and auth -------------------------------------------------------------------------
 
+# One account through the examples: registered, then logged in with the same email and password.
+EMAIL_EXAMPLE = "ada@example.com"
+PASSWORD_EXAMPLE = "correct-horse-battery"
+
 # format "email" in the document: schema-valid addresses are then ones the server accepts.
 Email = Annotated[
-    StrictStr, Field(min_length=3, max_length=254, json_schema_extra={"format": "email"})
+    StrictStr,
+    Field(
+        min_length=3,
+        max_length=254,
+        json_schema_extra={"format": "email"},
+        examples=[EMAIL_EXAMPLE],
+    ),
 ]
-Password = Annotated[StrictStr, Field(min_length=8, max_length=128)]
-Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+Password = Annotated[StrictStr, Field(min_length=8, max_length=128, examples=[PASSWORD_EXAMPLE])]
+NewPassword = Annotated[Password, Field(examples=["staple-battery-horse"])]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=200, examples=["Ada Lovelace"])]
 
 
 class RegisterIn(Request):
@@ -183,23 +204,58 @@ class RegisterIn(Request):
 
 
 class CreateUserIn(RegisterIn):
+    # Another person than the registration example, so both examples can be sent.
+    email: Annotated[Email, Field(examples=["grace@example.com"])]
+    name: Annotated[Name, Field(examples=["Grace Hopper"])]
     role: RoleName
 
 
 class LoginIn(Request):
-    email: Annotated[StrictStr, Field(min_length=1, max_length=254)]
-    password: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+    email: Annotated[StrictStr, Field(min_length=1, max_length=254, examples=[EMAIL_EXAMPLE])]
+    password: Annotated[StrictStr, Field(min_length=1, max_length=128, examples=[PASSWORD_EXAMPLE])]
 
 
 class RefreshIn(Request):
-    refresh_token: Annotated[StrictStr, Field(min_length=1, max_length=512)]
+    refresh_token: Annotated[
+        StrictStr, Field(min_length=1, max_length=512, examples=["the-refresh-token-of-a-login"])
+    ]
 
 
 class UpdateUserIn(Request):
     # May be left out, not null (as ProductPatchIn).
     name: Name | None = omittable()
+    email: Email | None = omittable()
     role: RoleName | None = omittable()
-    active: StrictBool | None = omittable()
+    active: Annotated[StrictBool, Field(examples=[True])] | None = omittable()
+
+
+class UpdateMeIn(Request):
+    name: Name | None = omittable()
+
+
+class ChangePasswordIn(Request):
+    current_password: Annotated[
+        StrictStr, Field(min_length=1, max_length=128, examples=[PASSWORD_EXAMPLE])
+    ]
+    new_password: NewPassword
+
+
+# Any string: a reset request answers the same for every email, well-formed or not.
+AnyEmail = Annotated[StrictStr, Field(examples=[EMAIL_EXAMPLE])]
+
+
+class ResetRequestIn(Request):
+    email: AnyEmail
+
+
+class ResetConfirmIn(Request):
+    email: AnyEmail
+    code: Annotated[StrictStr, Field(min_length=1, max_length=64, examples=["7K3M9Q2X"])]
+    new_password: NewPassword
+
+
+class AcceptedOut(Response):
+    status: str = "accepted"
 
 
 class UserQuery(PageQuery):
@@ -224,10 +280,10 @@ class TokensOut(Response):
 
 # ---- products ---------------------------------------------------------------------------------
 
-ProductName = Annotated[StrictStr, Field(min_length=1, max_length=200)]
-Description = Annotated[StrictStr, Field(max_length=2000)]
-Stock = Annotated[StrictInt, Field(ge=0, le=1_000_000_000)]
-Threshold = Annotated[StrictInt, Field(ge=0, le=1_000_000_000)]
+ProductName = Annotated[StrictStr, Field(min_length=1, max_length=200, examples=["Anvil"])]
+Description = Annotated[StrictStr, Field(max_length=2000, examples=["Forged steel, 50 kg"])]
+Stock = Annotated[StrictInt, Field(ge=0, le=1_000_000_000, examples=[10])]
+Threshold = Annotated[StrictInt, Field(ge=0, le=1_000_000_000, examples=[5])]
 
 
 class ProductIn(Request):

@@ -9,7 +9,9 @@ from pydantic import Field, StrictStr
 from chalicelib.schemas import PageQuery, Response, Timestamp, one_of
 from chalicelib.vocabulary import NotificationStatus
 
-Status = Annotated[StrictStr, one_of(NotificationStatus)]
+Status = Annotated[
+    StrictStr, one_of(NotificationStatus), Field(examples=[NotificationStatus.OPEN.value])
+]
 
 
 class NotificationQuery(PageQuery):

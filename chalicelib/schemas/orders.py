@@ -7,9 +7,20 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, StrictInt, StrictStr
 
-from chalicelib.schemas import Amount, Money, PageQuery, Request, Response, Sku, Timestamp
+from chalicelib.schemas import (
+    ID_EXAMPLE,
+    Amount,
+    Money,
+    PageQuery,
+    Request,
+    Response,
+    Sku,
+    Timestamp,
+)
 
 UserId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+CustomerFilter = Annotated[str, Field(min_length=1, max_length=64, examples=[ID_EXAMPLE])]
+Note = Annotated[StrictStr, Field(max_length=1000, examples=["Leave at the back door"])]
 
 
 def _real_date(value: str) -> str:
@@ -19,7 +30,11 @@ def _real_date(value: str) -> str:
 
 Day = Annotated[
     StrictStr,
-    Field(pattern=r"^\d{4}-\d{2}-\d{2}$", json_schema_extra={"format": "date"}),
+    Field(
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
+        json_schema_extra={"format": "date"},
+        examples=["2024-05-01"],
+    ),
     AfterValidator(_real_date),
 ]
 
@@ -29,19 +44,21 @@ Day = Annotated[
 
 class OrderLineIn(Request):
     sku: Sku
-    quantity: Annotated[StrictInt, Field(ge=1, le=10_000)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=10_000, examples=[1])]
 
 
 class SalesOrderIn(Request):
     items: Annotated[list[OrderLineIn], Field(min_length=1, max_length=25)]
-    note: Annotated[StrictStr, Field(max_length=1000)] | None = None
+    note: Note | None = None
+    # No example, so the example order is the caller's own: a customer naming another user is a
+    # 403, a made-up id a 422.
     customer_id: UserId | None = Field(
         None, description="admin and staff: record the sale for this user"
     )
 
 
 class SalesOrderQuery(PageQuery):
-    customer_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    customer_id: CustomerFilter | None = None
 
 
 class CustomerOut(Response):
@@ -73,8 +90,10 @@ class SalesOrderOut(Response):
 
 class PurchaseIn(Request):
     sku: Sku
-    quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
-    supplier_name: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000, examples=[20])]
+    supplier_name: Annotated[
+        StrictStr, Field(min_length=1, max_length=200, examples=["Acme Forge"])
+    ]
     purchase_date: Day | None = Field(None, description="YYYY-MM-DD; default: today (UTC)")
     unit_cost: Money | None = None
 

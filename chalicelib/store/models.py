@@ -62,6 +62,8 @@ class User(_Base):
     # Login throttling: failures counted in a window that opens at the first failure.
     failed_logins = NumberAttribute(null=True)
     failures_since = NumberAttribute(null=True)
+    # Raised by every password change or reset: refresh tokens of an older generation are void.
+    token_generation = NumberAttribute(null=True)
     by_role = _index("by_role", "role", "id")()
 
 
@@ -77,6 +79,24 @@ class RefreshToken(_Base):
     logical_name = "refresh-tokens"
     token_hash = UnicodeAttribute(hash_key=True)
     user_id = UnicodeAttribute()
+    generation = NumberAttribute(null=True)  # the user's token_generation when issued
+    expires_at = TTLAttribute()
+
+
+class PasswordReset(_Base):
+    """One per requested address (lower-cased as typed): its current code and its email count.
+
+    Unknown addresses get the same item (user_id null), so a request costs the same whoever asks;
+    TTL only cleans up, every expiry is checked explicitly."""
+
+    logical_name = "password-resets"
+    email = UnicodeAttribute(hash_key=True)
+    user_id = UnicodeAttribute(null=True)
+    code_hash = UnicodeAttribute(null=True)  # removed when used
+    code_expires = NumberAttribute(null=True)
+    attempts = NumberAttribute(null=True)  # at the current code; counted before comparing
+    emails_sent = NumberAttribute()  # in the hour that opened at window_since
+    window_since = NumberAttribute()
     expires_at = TTLAttribute()
 
 
@@ -206,6 +226,7 @@ MODELS: tuple[type[_Base], ...] = (
     User,
     EmailClaim,
     RefreshToken,
+    PasswordReset,
     Product,
     Movement,
     SalesOrder,

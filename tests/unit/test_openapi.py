@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
 from html.parser import HTMLParser
+from typing import Any
 from urllib.parse import urljoin, urlparse
 
 import pytest
+from jsonschema import Draft4Validator
 from openapi_spec_validator import validate
 
+from chalicelib.errors import AppError
 from tests.unit.helpers import PRODUCT_KEYS, Api
 
 # Fixtures shared with test_auth (one moto per module, tables emptied between tests).
@@ -28,10 +33,15 @@ CONTRACT: dict[tuple[str, str], tuple[str, int, bool]] = {
     ("POST", "/auth/refresh"): (ANYONE, 200, True),
     ("POST", "/auth/logout"): (ANY_ROLE, 204, True),
     ("GET", "/auth/me"): (ANY_ROLE, 200, False),
+    ("PATCH", "/auth/me"): (ANY_ROLE, 200, True),
+    ("POST", "/auth/password"): (ANY_ROLE, 200, True),
+    ("POST", "/auth/password-reset"): (ANYONE, 202, True),
+    ("POST", "/auth/password-reset/confirm"): (ANYONE, 200, True),
     ("POST", "/users"): (ADMIN, 201, True),
     ("GET", "/users"): (ADMIN, 200, False),
     ("GET", "/users/{id}"): (ADMIN, 200, False),
     ("PATCH", "/users/{id}"): (ADMIN, 200, True),
+    ("POST", "/users/{id}/password-reset"): (ADMIN, 202, False),
     ("GET", "/products"): (ANY_ROLE, 200, False),
     ("POST", "/products"): (ADMIN, 201, True),
     ("GET", "/products/{sku}"): (ANY_ROLE, 200, False),
@@ -69,10 +79,12 @@ def doc(api: Api) -> dict:
 
 
 def served(app) -> dict[tuple[str, str], object]:
+    """Every route but the preflights (OPTIONS on every path, API.md "Browsers"; test_cors)."""
     return {
         (method, path): entry
         for path, methods in app.routes.items()
         for method, entry in methods.items()
+        if method != "OPTIONS"
     }
 
 
@@ -187,6 +199,107 @@ def test_documented_schemas_match_the_contract_shapes(doc):
         ],
     )["properties"]["price"]
     assert price["type"] == "string"  # money out is a string with two decimals
+
+
+# ---- examples: what Postman's converter and Swagger UI send (tests/contract/test_postman.py) ----
+
+# A cursor is one the server made (any other is a 400): the only parameter without an example.
+NO_EXAMPLE = {"cursor"}
+
+
+def operations(doc: dict) -> Iterator[tuple[str, dict]]:
+    for path, methods in doc["paths"].items():
+        for method, op in methods.items():
+            yield f"{method.upper()} {path}", op
+
+
+def examples(node: Any, where: str) -> Iterator[tuple[str, dict]]:
+    """Every schema in `node` that carries an example, with where it is."""
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from examples(item, f"{where}/{index}")
+    elif isinstance(node, dict):
+        if "example" in node:
+            yield where, node
+        for key, value in node.items():
+            if key == "properties":  # field names, each with its schema
+                for name, prop in value.items():
+                    yield from examples(prop, f"{where}/properties/{name}")
+            elif key != "example":  # an example is a value, not a schema
+                yield from examples(value, f"{where}/{key}")
+
+
+def test_every_body_parameter_and_header_has_an_example(doc):
+    missing = []
+    for label, op in operations(doc):
+        if "requestBody" in op:
+            body = resolve(doc, op["requestBody"]["content"]["application/json"]["schema"])
+            if "example" not in body:
+                missing.append(f"{label}: body")
+        for param in op["parameters"]:
+            documented = "example" in param["schema"]
+            if documented == (param["name"] in NO_EXAMPLE):
+                missing.append(f"{label}: {param['in']} {param['name']} example: {documented}")
+    assert missing == []
+
+
+def test_every_example_is_valid_against_its_own_schema(doc):
+    """OpenAPI 3.0 schemas are JSON Schema draft 4 (boolean exclusiveMinimum) plus keywords the
+    validator ignores (nullable, example); a $ref resolves against the document's components."""
+    found = list(examples(doc, "#"))
+    invalid = []
+    for where, node in found:
+        schema = {key: value for key, value in node.items() if key != "example"}
+        validator = Draft4Validator(
+            {**schema, "components": doc["components"]},
+            format_checker=Draft4Validator.FORMAT_CHECKER,
+        )
+        invalid += [f"{where}: {error.message}" for error in validator.iter_errors(node["example"])]
+    assert invalid == []
+    bodies = {
+        op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        for _, op in operations(doc)
+        if "requestBody" in op
+    }
+    assert bodies <= {where for where, _ in found}  # the walk reached every body's example
+
+
+def test_the_server_accepts_every_example(doc):
+    """Valid against the schema is not enough: each body and query goes through the route's own
+    parsing, each path value through its route's pattern, each email through the server's
+    address check, the Idempotency-Key through its check."""
+    from chalicelib.api.routing import ROUTES, parse_body, parse_query
+    from chalicelib.auth.users import normalize_email
+    from chalicelib.inventory.idempotency import validate_key
+
+    refused = []
+    for spec in ROUTES:
+        label = f"{spec.method} {spec.path}"
+        op = doc["paths"][spec.path][spec.method.lower()]
+        sent = {
+            p["name"]: p["schema"]["example"] for p in op["parameters"] if "example" in p["schema"]
+        }
+        in_query = {p["name"] for p in op["parameters"] if p["in"] == "query"}
+        try:
+            if spec.body:
+                body = resolve(doc, op["requestBody"]["content"]["application/json"]["schema"])
+                parse_body(spec.body, json.dumps(body["example"]))
+            if spec.query:
+                parse_query(spec.query, {name: str(sent[name]) for name in in_query & set(sent)})
+            if spec.idempotent:
+                validate_key(sent["Idempotency-Key"])
+        except AppError as error:
+            refused.append(f"{label}: {error.body()}")
+        for name, pattern in spec.path_patterns.items():
+            if not re.fullmatch(pattern, sent[name]):
+                refused.append(f"{label}: path {name} {sent[name]!r}")
+    for where, node in examples(doc, "#"):
+        if node.get("format") == "email":
+            try:
+                normalize_email(node["example"])
+            except AppError as error:
+                refused.append(f"{where}: {error.body()}")
+    assert refused == []
 
 
 # ---- /docs -------------------------------------------------------------------------------------
