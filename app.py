@@ -3,14 +3,17 @@
 from chalice import Chalice, Rate
 
 from chalicelib.alerts.check import run_check
-from chalicelib.api import auth, meta, notifications, products, purchases, sales
-from chalicelib.api.routing import guard
+from chalicelib.api import auth, browsers, meta, notifications, products, purchases, sales
+from chalicelib.api.routing import ROUTES, guard
 from chalicelib.store import db
 
 app = Chalice(app_name="automart")
 app.register_blueprint(guard)
 for resource in (meta.api, auth.api, products.api, notifications.api, sales.api, purchases.api):
     app.register_blueprint(resource.blueprint)
+# After the resources: the preflight views are built from the routes they declared.
+app.register_blueprint(browsers.preflight(ROUTES))
+app.register_middleware(browsers.add_headers, "http")
 
 # The low-stock check's EventBridge rate. A schedule expression is fixed when `chalice package`
 # imports this file (stage environment variables do not exist then), so a stage that needs

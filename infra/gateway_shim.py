@@ -8,7 +8,13 @@ Used by the local stack runner and the test helpers only, never by the deployed 
   an `Allow` header, whatever the method: chalice's own 405 has another body, and methods
   chalice local has no do_<METHOD> for (TRACE, QUERY, ...) got http.server's 501 HTML page
   (API Gateway never passes an undeclared method to the function: it answers 4xx itself);
+- the gateway's own answers (those 401 and 404, any other it makes) carry the headers every
+  answer of the app carries (security headers, CORS for an allowed origin), from the same
+  function (chalicelib/api/browsers.py); the 405 is the app's answer and has them already;
 - the HTTP server queues enough connections for 64 concurrent clients (chalice's default is 5).
+
+OPTIONS: chalice local makes up a preflight answer only for a path without an OPTIONS view; the
+app declares one on every path (browsers.preflight), so the app's view answers.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 
 from chalice import local
 
+from chalicelib.api import browsers
 from chalicelib.errors import MethodNotAllowed, NotFound, Unauthorized
 
 UNAUTHORIZED_BODY = json.dumps(Unauthorized("Missing or invalid access token").body()).encode()
@@ -33,6 +40,25 @@ class _NotFoundError(local.LocalGatewayException):
 
 def _json_headers(error: local.LocalGatewayException) -> dict:
     return {**error.headers, "Content-Type": "application/json"}
+
+
+def _as_api_gateway(error: local.LocalGatewayException) -> local.LocalGatewayException:
+    """An unknown path: chalice local answers 403, API Gateway 404 (our GatewayResponse)."""
+    if (
+        isinstance(error, local.ForbiddenError)
+        and error.headers.get("x-amzn-ErrorType") == "UnauthorizedException"
+    ):
+        return _NotFoundError(_json_headers(error), NOT_FOUND_BODY)
+    return error
+
+
+def _with_browser_headers(
+    error: local.LocalGatewayException, path: str, request_headers: dict | None
+) -> local.LocalGatewayException:
+    """The gateway's own answers carry what every answer of the app carries."""
+    rules = browsers.headers_for(path.split("?")[0], browsers.origin_of(request_headers))
+    error.headers = {**error.headers, **rules}
+    return error
 
 
 def _is_chalice_405(response: dict) -> bool:
@@ -75,10 +101,8 @@ def install() -> None:
     def handle_request(self, method, path, headers, body):
         try:
             response = original_handle(self, method, path, headers, body)
-        except local.ForbiddenError as error:
-            if error.headers.get("x-amzn-ErrorType") == "UnauthorizedException":
-                raise _NotFoundError(_json_headers(error), NOT_FOUND_BODY) from None
-            raise
+        except local.LocalGatewayException as error:
+            raise _with_browser_headers(_as_api_gateway(error), path, headers) from None
         if _is_chalice_405(response):
             headers = {**response.get("headers", {}), "Content-Type": "application/json"}
             response = {**response, "headers": headers, "body": METHOD_NOT_ALLOWED_BODY}

@@ -6,7 +6,9 @@ Everything comes from one source each:
 - the Lambda functions and their roles from Chalice's own application graph (what
   `chalice package` will emit);
 - IAM grants from `infra.policies`;
-- the API Gateway error bodies from `infra.gateway_shim` (what the local stack answers).
+- the API Gateway error bodies from `infra.gateway_shim` (what the local stack answers), their
+  headers from `chalicelib.api.browsers` (what every answer of the app carries) and the stage's
+  CORS_ORIGINS (.chalice/config.json).
 
     python -m infra.template --stage dev > build/dev-merge.json
 """
@@ -20,7 +22,9 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.api import browsers
 from chalicelib.errors import Forbidden
+from chalicelib.settings import split_list
 from chalicelib.store.db import REQUEST_BUDGET_SECONDS
 from chalicelib.store.models import MODELS
 from infra import policies
@@ -223,19 +227,52 @@ def parameters(stage: str) -> dict[str, Any]:
     }
 
 
-def gateway_responses() -> dict[str, Any]:
-    """API Gateway's own answers, in the app's error shape (same bodies as the local shim).
+def cors_origins(stage: str) -> tuple[str, ...]:
+    """The stage's CORS_ORIGINS, as its functions will read it."""
+    return split_list(chalice_config(stage).environment_variables.get("CORS_ORIGINS", ""))
+
+
+def gateway_headers(origins: tuple[str, ...]) -> dict[str, str]:
+    """responseParameters of every gateway answer: the app's header rules (browsers.py) as API
+    Gateway can give them, a static value or a request value, nothing conditional.
+
+    So: HSTS (only deployed stages have a gateway) and no-store on every path (an error answer is
+    never worth caching). The origin: with one listed, that origin, static (a page on any other
+    origin cannot read the answer). With several, the request's Origin is echoed, since a
+    gateway answer cannot test it against the list: an unlisted origin can read these answers
+    too. The trade-off is accepted because they are bodies the gateway makes itself (401, 403,
+    404, 429, its 4xx/5xx), the same for every caller, with nobody's data and no
+    Access-Control-Allow-Credentials; every answer of the function (all the data) checks the
+    list. None listed: no CORS headers."""
+    headers = browsers.security_headers(no_store=True, deployed=True)
+    if origins:
+        headers.update(browsers.cors_headers(origins[0]))
+    parameters = {f"gatewayresponse.header.{name}": f"'{value}'" for name, value in headers.items()}
+    if len(origins) > 1:
+        parameters["gatewayresponse.header.Access-Control-Allow-Origin"] = (
+            "method.request.header.Origin"
+        )
+    return parameters
+
+
+def gateway_responses(origins: tuple[str, ...]) -> dict[str, Any]:
+    """API Gateway's own answers, in the app's error shape (same bodies as the local shim), with
+    the headers every answer of the app carries (`gateway_headers`).
 
     They are in the OpenAPI body (x-amazon-apigateway-gateway-responses), not separate
     AWS::ApiGateway::GatewayResponse resources: the body is part of the deployment SAM creates,
     so they take effect on the first deploy; separate resources need a later redeployment.
     """
+    headers = gateway_headers(origins)
 
     def response(status: int | None, body: bytes | str) -> dict[str, Any]:
         text = body.decode() if isinstance(body, bytes) else body
         answer: dict[str, Any] = {
             "responseTemplates": {"application/json": text},
-            "responseParameters": {"gatewayresponse.header.Content-Type": "'application/json'"},
+            "responseParameters": {
+                **headers,
+                "gatewayresponse.header.Content-Type": "'application/json'",
+            },
         }
         if status is not None:  # the DEFAULT_ ones keep each error's own status
             answer["statusCode"] = str(status)
@@ -390,7 +427,9 @@ def merge_template(stage: str) -> dict[str, Any]:
     resources["RestAPI"] = {
         "DependsOn": ["ApiGatewayAccount"],
         "Properties": {
-            "DefinitionBody": {"x-amazon-apigateway-gateway-responses": gateway_responses()},
+            "DefinitionBody": {
+                "x-amazon-apigateway-gateway-responses": gateway_responses(cors_origins(stage))
+            },
             "MethodSettings": [
                 {
                     "ResourcePath": "/*",

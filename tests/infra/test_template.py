@@ -283,6 +283,97 @@ def test_the_api_answers_like_the_local_stack_with_throttling_and_access_logs(
     assert api["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
 
 
+# Every answer API Gateway makes itself (no function ran) and the headers each must carry.
+GATEWAY_ANSWERS = (
+    "UNAUTHORIZED",
+    "ACCESS_DENIED",
+    "MISSING_AUTHENTICATION_TOKEN",
+    "THROTTLED",
+    "DEFAULT_4XX",
+    "DEFAULT_5XX",
+)
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "'nosniff'",
+    "Cache-Control": "'no-store'",
+    "Strict-Transport-Security": "'max-age=31536000; includeSubDomains'",
+}
+
+
+def answer_headers(responses: dict[str, Any], name: str) -> dict[str, str]:
+    parameters = responses[name]["responseParameters"]
+    return {k.removeprefix("gatewayresponse.header."): v for k, v in parameters.items()}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_the_gateways_own_answers_carry_the_security_headers_and_the_stages_cors(
+    templates: dict, stage: str
+) -> None:
+    """The stages ship with CORS_ORIGINS empty (in .chalice/config.json, for operators to set):
+    no CORS headers, on the gateway's answers as on the function's."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    assert config["stages"][stage]["environment_variables"]["CORS_ORIGINS"] == ""
+    assert "CORS_ORIGINS" not in config["stages"]["local"]["environment_variables"]
+    resources = templates[stage]["Resources"]
+    variables = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert variables["CORS_ORIGINS"] == ""
+    responses = resources["RestAPI"]["Properties"]["DefinitionBody"][
+        "x-amazon-apigateway-gateway-responses"
+    ]
+    for name in GATEWAY_ANSWERS:
+        headers = answer_headers(responses, name)
+        assert SECURITY_HEADERS.items() <= headers.items(), name
+        assert not [h for h in headers if h.startswith("Access-Control-")], name
+
+
+@pytest.mark.parametrize(
+    ("configured", "allow_origin"),
+    [
+        ("https://shop.example.com", "'https://shop.example.com'"),
+        # Several: the gateway cannot choose among them, it echoes the request's Origin.
+        ("https://shop.example.com, https://console.example.com", "method.request.header.Origin"),
+        ("", None),
+    ],
+)
+def test_the_gateways_own_answers_follow_the_stages_cors_origins(
+    monkeypatch: pytest.MonkeyPatch, configured: str, allow_origin: str | None
+) -> None:
+    """Given CORS_ORIGINS in the stage's environment (.chalice/config.json), when the merge
+    template is generated, then every gateway answer carries the origin headers (or none)."""
+    from chalice.config import Config
+
+    from_disk = Config.environment_variables.fget  # type: ignore[attr-defined]
+    monkeypatch.setattr(
+        Config,
+        "environment_variables",
+        property(lambda config: {**from_disk(config), "CORS_ORIGINS": configured}),
+    )
+    responses = generator.merge_template("dev")["Resources"]["RestAPI"]["Properties"][
+        "DefinitionBody"
+    ]["x-amazon-apigateway-gateway-responses"]
+    for name in GATEWAY_ANSWERS:
+        headers = answer_headers(responses, name)
+        assert SECURITY_HEADERS.items() <= headers.items(), name
+        assert headers["Content-Type"] == "'application/json'"
+        if allow_origin is None:
+            assert not [h for h in headers if h.startswith("Access-Control-")], name
+            continue
+        assert headers["Access-Control-Allow-Origin"] == allow_origin, name
+        assert headers["Vary"] == "'Origin'"
+        exposed = {
+            h.strip() for h in headers["Access-Control-Expose-Headers"].strip("'").split(",")
+        }
+        assert "Retry-After" in exposed
+        assert "Access-Control-Allow-Credentials" not in headers
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_path_has_a_preflight_without_an_authorizer(templates: dict, stage: str) -> None:
+    paths = templates[stage]["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    for path, operations in paths.items():
+        assert "options" in operations, path
+        assert not operations["options"].get("security"), path
+
+
 @pytest.mark.parametrize("stage", STAGES)
 def test_alarms_watch_api_5xx_and_each_functions_errors_and_throttles(
     templates: dict, stage: str

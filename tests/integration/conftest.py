@@ -38,10 +38,15 @@ def require_backend(backend: str) -> None:
             pytest.fail(f"backend dynamodb-local cannot run: {error}", pytrace=False)
 
 
+# The origins the shared stack lets browsers read from (test_cors_http). Harmless to the other
+# tests: an answer to a request without a listed Origin gets no CORS header (only Vary).
+CORS_ORIGINS = ("http://shop.test", "http://console.test")
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     require_backend(request.param)
-    running = start_stack(request.param)
+    running = start_stack(request.param, CORS_ORIGINS=",".join(CORS_ORIGINS))
     yield running
     assert stop_stack(running) == 0
 
@@ -54,6 +59,11 @@ def http(stack: Stack) -> Http:
 @pytest.fixture()
 def admin(stack: Stack) -> str:
     return stack.admin_token()
+
+
+@pytest.fixture()
+def allowed_origins() -> tuple[str, ...]:
+    return CORS_ORIGINS
 
 
 # How many tests ran on each backend, in the closing lines of every run that used a stack.
