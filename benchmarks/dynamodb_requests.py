@@ -23,29 +23,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "JWT_KEYS": "request-count-benchmark-signing-key-32-bytes",
-        "ARGON2_MEMORY_KIB": "256",
-        "ARGON2_TIME_COST": "1",
-        "TABLE_PREFIX": "bench-requests-",
-        "ALERT_SENDER": "alerts@example.com",
-        "ALERT_RECIPIENTS": "ops@example.com",
-    }
+from benchmarks.in_process import use_moto  # noqa: E402 (after the path is set)
+
+use_moto(
+    "bench-requests-",
+    JWT_KEYS="request-count-benchmark-signing-key-32-bytes",
+    ARGON2_MEMORY_KIB="256",
+    ARGON2_TIME_COST="1",
+    ALERT_RECIPIENTS="ops@example.com",
 )
-for _name in (
-    "AWS_ENDPOINT_URL",
-    "DYNAMODB_ENDPOINT",
-    "SES_ENDPOINT",
-    "SSM_ENDPOINT",
-    "JWT_KEYS_PARAMETER",
-    "AWS_PROFILE",
-):
-    os.environ.pop(_name, None)
 
 # (label, floor, why the floor)
 FLOORS = {

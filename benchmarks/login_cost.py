@@ -26,29 +26,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "JWT_KEYS": "login-cost-benchmark-signing-key-32-bytes!",
-        "TABLE_PREFIX": "bench-login-",
-        "ALERT_SENDER": "alerts@example.com",
-    }
-)
-for _name in (
-    "AWS_ENDPOINT_URL",
-    "DYNAMODB_ENDPOINT",
-    "SES_ENDPOINT",
-    "SSM_ENDPOINT",
-    "JWT_KEYS_PARAMETER",
-    "AWS_PROFILE",
+from benchmarks.in_process import use_moto  # noqa: E402 (after the path is set)
+
+# Production hashing and answer floor: the test suite's fast settings are dropped.
+use_moto(
+    "bench-login-",
     "ARGON2_MEMORY_KIB",
     "ARGON2_TIME_COST",
     "RESET_ANSWER_SECONDS",
-):
-    os.environ.pop(_name, None)
+    JWT_KEYS="login-cost-benchmark-signing-key-32-bytes!",
+)
 
 PASSWORD = "correct horse battery"
 

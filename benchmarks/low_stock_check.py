@@ -11,7 +11,6 @@ episodes), a steady-state check (nothing new) and a paginated Scan of the produc
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from decimal import Decimal
@@ -20,19 +19,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "bench",
-        "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "TABLE_PREFIX": "bench-",
-        "ALERT_RECIPIENTS": "ops@example.com",
-        "ALERT_SENDER": "alerts@example.com",
-    }
-)
-for name in ("AWS_ENDPOINT_URL", "DYNAMODB_ENDPOINT", "SES_ENDPOINT"):
-    os.environ.pop(name, None)
+from benchmarks.in_process import use_moto  # noqa: E402 (after the path is set)
+
+use_moto("bench-", ALERT_RECIPIENTS="ops@example.com")
 
 
 class Meter:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 from chalice.test import Client
@@ -14,6 +16,7 @@ from moto.core.botocore_stubber import BotocoreStubber
 from moto.dynamodb.models import dynamodb_backends
 from moto.ses.models import ses_backends
 
+from chalicelib import clock
 from chalicelib.auth import keys
 from chalicelib.settings import get_settings, reset_settings
 from chalicelib.store import db
@@ -112,3 +115,21 @@ def admin(ses: None) -> str:
     """An admin's email (low-stock mail goes to the admins)."""
     _, email = make_user("admin")
     return email
+
+
+class Clock:
+    """Stands in for chalicelib.clock.now: every window and expiry is measured with it."""
+
+    def __init__(self) -> None:
+        self.time = time.time()
+
+    def __call__(self) -> float:
+        return self.time
+
+
+@pytest.fixture()
+def frozen() -> Iterator[Clock]:
+    """Time that moves only when a test moves it (`frozen.time += seconds`)."""
+    fake = Clock()
+    with mock.patch.object(clock, "now", fake):
+        yield fake

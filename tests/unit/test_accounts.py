@@ -9,7 +9,7 @@ from unittest import mock
 
 import pytest
 
-from chalicelib import clock, mail
+from chalicelib import mail
 from chalicelib.auth import passwords, resets, users
 from chalicelib.errors import AppError
 from chalicelib.settings import reset_settings
@@ -22,21 +22,6 @@ NEW_PASSWORD = "a-new-password"
 RESET = "/auth/password-reset"
 CONFIRM = "/auth/password-reset/confirm"
 CODE_LINE = re.compile(r"^Code: ([0-9A-Z]{8,})$", re.MULTILINE)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.time = time.time()
-
-    def __call__(self) -> float:
-        return self.time
-
-
-@pytest.fixture()
-def frozen(ses):
-    fake = Clock()
-    with mock.patch.object(clock, "now", fake):
-        yield fake
 
 
 @pytest.fixture()

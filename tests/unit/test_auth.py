@@ -136,23 +136,6 @@ def test_disabled_user_cannot_log_in(api, tokens):
     assert_error(login(api, email), 401, "invalid_credentials")
 
 
-class Clock:
-    """Controls chalicelib.clock.now: the login window is measured with it."""
-
-    def __init__(self) -> None:
-        self.time = time.time()
-
-    def __call__(self) -> float:
-        return self.time
-
-
-@pytest.fixture()
-def frozen() -> Clock:
-    fake = Clock()
-    with mock.patch.object(clock, "now", fake):
-        yield fake
-
-
 def test_five_failures_lock_the_account_until_the_window_passes(api, aws, frozen):
     _, email = make_user("customer")
     _, bystander = make_user("customer")
