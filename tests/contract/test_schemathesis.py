@@ -12,7 +12,10 @@ zero engine errors, and every operation of the document answered for every role.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
+import pkgutil
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +27,21 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events, from_schema
 
 from tests.stack import Stack, new_user, start_stack, stop_stack
+
+
+def _import_all_of_schemathesis() -> None:
+    """Import every schemathesis module now, at a shallow stack.
+
+    schemathesis is a pytest plugin, so pytest rewrites (re-parses) each of its modules on import,
+    and schemathesis imports many lazily, some deep inside a Hypothesis draw, where CPython 3.11.7
+    can fail the parse ("SystemError: AST constructor recursion depth mismatch"): seen in CI as a
+    flaky engine error of one operation. Imported here, each is only looked up later."""
+    for module in pkgutil.walk_packages(schemathesis.__path__, "schemathesis."):
+        with contextlib.suppress(ImportError):  # optional extras (allure reporting)
+            importlib.import_module(module.name)
+
+
+_import_all_of_schemathesis()
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 # Every testing phase of `st run` runs and passes (none skipped).
