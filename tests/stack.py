@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ class Reply:
         return json.loads(self.body) if self.body else None
 
 
-class JsonClient:
+class JsonClient(ABC):
     """A JSON API client: a body as JSON, a token as Bearer; `send` is the transport."""
 
     base_headers: dict[str, str] = {}
@@ -74,10 +75,11 @@ class JsonClient:
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
         return self.send(method, path, sent, data, timeout)
 
+    @abstractmethod
     def send(
         self, method: str, path: str, headers: dict[str, str], data: Any, timeout: float
     ) -> Reply:
-        raise NotImplementedError
+        """The transport: HTTP (Http) or chalice's test client (tests/unit/helpers.Api)."""
 
     def login(self, email: str, password: str) -> dict[str, Any]:
         reply = self.call("POST", "/auth/login", {"email": email, "password": password})

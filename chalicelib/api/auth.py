@@ -114,7 +114,7 @@ def me(call: Call) -> UserOut:
 )
 def update_me(call: Call) -> UserOut:
     sent_fields(call.body)
-    return user_out(users.update_me(call.me.id, call.body.name))
+    return user_out(users.update_user(call.me.id, name=call.body.name))
 
 
 @api.route(

@@ -31,9 +31,9 @@ from chalicelib import clock, mail, observability
 from chalicelib.auth.users import (
     Tokens,
     address_key,
-    find_by_email,
     issue_tokens,
     new_password_actions,
+    user_at,
 )
 from chalicelib.errors import InvalidResetCode
 from chalicelib.settings import get_settings
@@ -76,20 +76,20 @@ def _answer_floor() -> Iterator[None]:
 def request_reset(email: str) -> None:
     """POST /auth/password-reset: a code for an active user; the same work for anyone else."""
     with _answer_floor():
-        user = find_by_email(email)
-        db.with_retries(lambda: _new_code_for(email, user if user and user.active else None))
+        key = address_key(email)
+        user = user_at(key)
+        db.with_retries(lambda: _new_code_for(key, user if user and user.active else None))
 
 
 def send_reset(user: User) -> None:
     """POST /users/{id}/password-reset: as a request for the user's email; nothing if inactive."""
     if user.active:
-        db.with_retries(lambda: _new_code_for(user.email, user))
+        db.with_retries(lambda: _new_code_for(address_key(user.email), user))
 
 
-def _new_code_for(email: str, user: User | None) -> None:
+def _new_code_for(key: str, user: User | None) -> None:
     settings = get_settings()
     now = int(clock.now())
-    key = address_key(email)
     record = _read(key)
     in_window = record is not None and record.window_since > now - HOUR
     sent = record.emails_sent if record is not None and in_window else 0
@@ -177,8 +177,8 @@ def confirm_reset(email: str, code: str, new_password: str) -> Tokens:
 def _confirm(email: str, code: str, new_password: str) -> Tokens:
     settings = get_settings()
     now = int(clock.now())
-    user = find_by_email(email)
     key = address_key(email)
+    user = user_at(key)
     if user is None or not user.active:
         raise InvalidResetCode()
     # Count the attempt first: concurrent guesses cannot get more than the limit compared.

@@ -53,13 +53,17 @@ def normalize_email(email: str) -> str:
     return valid.normalized.lower()
 
 
+NOT_AN_ADDRESS = "invalid:"  # the key prefix of a string that is no address
+
+
 def address_key(email: str) -> str:
     """The one key of an address as typed: its normalized form when it is an address (every
     spelling of one account's address gives the same key), else a hash of it as sent."""
     try:
         return normalize_email(email)
     except ValidationFailed:
-        return "invalid:" + hashlib.sha256(email.encode("utf-8", "surrogatepass")).hexdigest()
+        digest = hashlib.sha256(email.encode("utf-8", "surrogatepass")).hexdigest()
+        return NOT_AN_ADDRESS + digest
 
 
 def create_user(email: str, password: str, name: str, role: str) -> User:
@@ -91,9 +95,12 @@ def get_user(user_id: str) -> User:
 
 def find_by_email(email: str) -> User | None:
     """The user of an address as typed (normalized like at registration), or None."""
-    try:
-        key = normalize_email(email)
-    except ValidationFailed:  # not an address: nobody can have registered it
+    return user_at(address_key(email))
+
+
+def user_at(key: str) -> User | None:
+    """The user whose address has this `address_key`, or None."""
+    if key.startswith(NOT_AN_ADDRESS):  # nobody can have registered it
         return None
     try:
         claim = EmailClaim.get(key, consistent_read=True)
@@ -179,10 +186,6 @@ def _update_once(
     if failed:
         raise db.Contention()  # changed under us: decide again
     return get_user(user_id)
-
-
-def update_me(caller_id: str, name: str | None) -> User:
-    return update_user(caller_id, name=name)
 
 
 # ---- sessions and passwords -------------------------------------------------------------------

@@ -210,9 +210,15 @@ class CreateUserIn(RegisterIn):
     role: RoleName
 
 
+# A password as typed to prove who one is (any length a stored one may have had).
+GivenPassword = Annotated[
+    StrictStr, Field(min_length=1, max_length=128, examples=[PASSWORD_EXAMPLE])
+]
+
+
 class LoginIn(Request):
     email: Annotated[StrictStr, Field(min_length=1, max_length=254, examples=[EMAIL_EXAMPLE])]
-    password: Annotated[StrictStr, Field(min_length=1, max_length=128, examples=[PASSWORD_EXAMPLE])]
+    password: GivenPassword
 
 
 class RefreshIn(Request):
@@ -234,9 +240,7 @@ class UpdateMeIn(Request):
 
 
 class ChangePasswordIn(Request):
-    current_password: Annotated[
-        StrictStr, Field(min_length=1, max_length=128, examples=[PASSWORD_EXAMPLE])
-    ]
+    current_password: GivenPassword
     new_password: NewPassword
 
 
