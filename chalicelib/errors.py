@@ -66,6 +66,15 @@ IdempotencyKeyReused = _error(
     "This Idempotency-Key was used with a different request",
 )
 LastAdmin = _error("LastAdmin", 409, "last_admin", "This would leave no active admin")
+StockChanged = _error(
+    "StockChanged", 409, "stock_changed", "The stock is no longer what you expected"
+)
+ReturnExceedsOrder = _error(
+    "ReturnExceedsOrder",
+    409,
+    "return_exceeds_order",
+    "More units than the order has left to return",
+)
 UnknownSku = _error("UnknownSku", 422, "unknown_sku", "Unknown sku")
 UnknownCustomer = _error("UnknownCustomer", 422, "unknown_customer", "No user has this id")
 TooManyAttempts = _error(

@@ -23,6 +23,37 @@ class MovementKind(StrEnum):
     SALE_CANCELLED = "sale_cancelled"
     PURCHASE = "purchase"
     PURCHASE_REVERSED = "purchase_reversed"
+    RETURN_RESTOCKED = "return_restocked"
+    RETURN_WRITTEN_OFF = "return_written_off"
+
+
+class AdjustmentReason(StrEnum):
+    COUNT = "count"
+    DAMAGED = "damaged"
+    LOST = "lost"
+    FOUND = "found"
+    CORRECTION = "correction"
+    OTHER = "other"
+
+
+# The reason every return's movements carry.
+RETURN_REASON = "return"
+
+
+class OrderStatus(StrEnum):
+    PLACED = "placed"
+    PARTIALLY_RETURNED = "partially_returned"
+    RETURNED = "returned"
+
+
+class CatalogSort(StrEnum):
+    SKU = "sku"
+    NAME = "name"
+
+
+class StockFilter(StrEnum):
+    LOW = "low"  # available below the threshold
+    OUT = "out"  # nothing available
 
 
 class NotificationStatus(StrEnum):

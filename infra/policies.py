@@ -68,7 +68,11 @@ GRANTS: dict[str, set[Grant]] = {
         | _on("user-emails", "GetItem", "PutItem", "DeleteItem")
         | _on("refresh-tokens", "GetItem", "PutItem", "DeleteItem")
         | _on("password-resets", "GetItem", "UpdateItem")
-        | _on("products", "GetItem", "PutItem", "UpdateItem", "DeleteItem", "Scan")
+        | _on("products", "GetItem", "PutItem", "UpdateItem", "DeleteItem")
+        # The catalog's pages (`inventory.catalog`): Queries of the indexes built for them.
+        | _on("products", "Query", index="by_sku")
+        | _on("products", "Query", index="by_name")
+        | _on("products", "Query", index="by_sku_key")
         | _on("movements", "PutItem", "Query")
         # Orders and purchases: one transaction each (stock, ledger, order, idempotency marker),
         # consistent batch reads of what they check.

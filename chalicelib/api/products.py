@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from chalicelib.api.pagination import decode_cursor, page_out
 from chalicelib.api.routing import ADMIN, ADMIN_STAFF, ANY_ROLE, Call, Resource, sent_fields
-from chalicelib.inventory import products
+from chalicelib.inventory import adjustments, products
+from chalicelib.inventory.adjustments import Adjustment
+from chalicelib.inventory.catalog import CatalogQuery
 from chalicelib.schemas import (
+    AdjustmentIn,
     MovementOut,
     Page,
     PageQuery,
     ProductIn,
     ProductOut,
     ProductPatchIn,
+    ProductQuery,
     ProductReplaceIn,
 )
 from chalicelib.store.models import Movement, Product
+from chalicelib.vocabulary import AdjustmentReason, CatalogSort, StockFilter
 
 api = Resource("products")
 
@@ -26,7 +31,10 @@ def product_out(p: Product) -> ProductOut:
         description=p.description,
         price=p.price,
         stock=int(p.stock),
+        held=0,  # holds come with their own issue: until then nothing is held
+        available=int(p.stock),
         low_stock_threshold=int(p.low_stock_threshold),
+        stock_shards=1,
         created_at=p.created_at,
         updated_at=p.updated_at,
     )
@@ -34,7 +42,13 @@ def product_out(p: Product) -> ProductOut:
 
 def movement_out(m: Movement) -> MovementOut:
     return MovementOut(
-        at=m.at, kind=m.kind, quantity_change=int(m.quantity_change), reference=m.reference
+        at=m.at,
+        kind=m.kind,
+        quantity_change=int(m.quantity_change),
+        reference=m.reference,
+        actor=m.actor,
+        reason=m.reason,
+        note=m.note,
     )
 
 
@@ -42,13 +56,17 @@ def movement_out(m: Movement) -> MovementOut:
     "/products",
     "GET",
     roles=ANY_ROLE,
-    query=PageQuery,
+    query=ProductQuery,
     response=Page[ProductOut],
-    summary="The catalog (in no particular order)",
+    summary="The catalog by sku (or ?sort=name), ?q= prefix search, ?stock=low|out",
 )
 def list_products(call: Call) -> dict:
-    page = products.list_products(call.query.limit, decode_cursor(call.query.cursor, "products"))
-    return page_out(page, product_out, "products")
+    q = call.query
+    wanted = CatalogQuery(
+        CatalogSort(q.sort), q.q, StockFilter(q.stock) if q.stock is not None else None
+    )
+    page = products.list_products(wanted, q.limit, decode_cursor(q.cursor, wanted.scope))
+    return page_out(page, product_out, wanted.scope)
 
 
 @api.route(
@@ -62,7 +80,7 @@ def list_products(call: Call) -> dict:
     summary="Add a product",
 )
 def create_product(call: Call) -> ProductOut:
-    return product_out(products.create_product(**call.body.model_dump()))
+    return product_out(products.create_product(call.me.id, **call.body.model_dump()))
 
 
 @api.route(
@@ -90,7 +108,7 @@ def replace_product(call: Call) -> ProductOut:
     changes = call.body.model_dump()
     if changes["stock"] is None:
         del changes["stock"]
-    return product_out(products.update_product(call.params["sku"], changes))
+    return product_out(products.update_product(call.me.id, call.params["sku"], changes))
 
 
 @api.route(
@@ -103,7 +121,8 @@ def replace_product(call: Call) -> ProductOut:
     summary="Change some fields; setting stock records an adjustment",
 )
 def patch_product(call: Call) -> ProductOut:
-    return product_out(products.update_product(call.params["sku"], sent_fields(call.body)))
+    changes = sent_fields(call.body)
+    return product_out(products.update_product(call.me.id, call.params["sku"], changes))
 
 
 @api.route(
@@ -133,3 +152,23 @@ def list_movements(call: Call) -> dict:
         call.params["sku"], call.query.limit, decode_cursor(call.query.cursor, scope)
     )
     return page_out(page, movement_out, scope)
+
+
+@api.route(
+    "/products/{sku}/adjustments",
+    "POST",
+    roles=ADMIN_STAFF,
+    body=AdjustmentIn,
+    response=ProductOut,
+    status=201,
+    idempotent=True,
+    errors=(404, 409),
+    summary="Record a counted or corrected stock level, with a reason",
+)
+def adjust_stock(call: Call) -> tuple[ProductOut, int]:
+    b = call.body
+    adjustment = Adjustment(
+        AdjustmentReason(b.reason), b.change, b.set_to, b.expected_stock, b.note
+    )
+    result = adjustments.adjust(call.me.id, call.params["sku"], adjustment, call.wanted)
+    return product_out(result.item), 201 if result.created else 200

@@ -76,4 +76,4 @@ def get_purchase(call: Call) -> PurchaseOut:
     summary="Reverse: take the quantity back out of stock",
 )
 def reverse_purchase(call: Call) -> None:
-    purchases.reverse_purchase(call.params["id"])
+    purchases.reverse_purchase(call.me.id, call.params["id"])

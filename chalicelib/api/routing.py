@@ -165,9 +165,12 @@ def error_response(error: AppError) -> Response:
 
 
 def _intent(call: Call, spec: RouteSpec) -> Intent:
-    """The marker key is the caller's, the resource's (the route's tag) and the key's."""
+    """The marker key is the caller's, the resource's and the key's. The resource is the path
+    without its slash ("sales-orders", the form every stored marker has), with its parameters
+    ("sales-orders/01J.../returns"): one key on two orders' returns is two requests."""
     key = idempotency.validate_key(call.headers.get("idempotency-key"))
-    return idempotency.intent(call.me.id, spec.tag, key, call.body.model_dump(mode="json"))
+    resource = spec.path.format(**call.params).lstrip("/")
+    return idempotency.intent(call.me.id, resource, key, call.body.model_dump(mode="json"))
 
 
 def _render(result: Any, spec: RouteSpec) -> Response:

@@ -3,41 +3,55 @@
 from __future__ import annotations
 
 from chalicelib.api.pagination import decode_cursor, page_out
-from chalicelib.api.routing import ADMIN, ANY_ROLE, Call, Resource
-from chalicelib.inventory import sales
+from chalicelib.api.routing import ADMIN, ADMIN_STAFF, ANY_ROLE, Call, Resource
+from chalicelib.inventory import returns, sales
 from chalicelib.schemas import Page
 from chalicelib.schemas.orders import (
     CustomerOut,
     OrderLineOut,
+    ReturnIn,
     SalesOrderIn,
     SalesOrderOut,
     SalesOrderQuery,
 )
 from chalicelib.store.models import SalesOrder
+from chalicelib.vocabulary import OrderStatus
 
 api = Resource("sales-orders")
 
 
 def order_out(order: SalesOrder) -> SalesOrderOut:
     c = order.customer
+    lines = [
+        OrderLineOut(
+            sku=line.sku,
+            name=line.name,
+            quantity=int(line.quantity),
+            returned=sales.returned(line),
+            unit_price=line.unit_price,
+            line_total=line.line_total,
+        )
+        for line in order.items
+    ]
     return SalesOrderOut(
         id=order.id,
+        status=_status(lines),
         customer=CustomerOut(id=c.id, email=c.email, name=c.name),
-        items=[
-            OrderLineOut(
-                sku=line.sku,
-                name=line.name,
-                quantity=int(line.quantity),
-                unit_price=line.unit_price,
-                line_total=line.line_total,
-            )
-            for line in order.items
-        ],
+        items=lines,
         total=order.total,
         note=order.note,
         created_at=order.created_at,
         created_by=order.created_by,
+        hold_id=None,  # holds come with their own issue
     )
+
+
+def _status(lines: list[OrderLineOut]) -> OrderStatus:
+    if all(line.returned == line.quantity for line in lines):
+        return OrderStatus.RETURNED
+    if any(line.returned for line in lines):
+        return OrderStatus.PARTIALLY_RETURNED
+    return OrderStatus.PLACED
 
 
 @api.route(
@@ -90,7 +104,23 @@ def get_order(call: Call) -> SalesOrderOut:
     roles=ADMIN,
     status=204,
     errors=(404,),
-    summary="Cancel: every line's stock is given back, atomically",
+    summary="Cancel: every line's stock not yet returned is given back, atomically",
 )
 def cancel_order(call: Call) -> None:
-    sales.cancel_order(call.params["id"])
+    sales.cancel_order(call.me.id, call.params["id"])
+
+
+@api.route(
+    "/sales-orders/{id}/returns",
+    "POST",
+    roles=ADMIN_STAFF,
+    body=ReturnIn,
+    response=SalesOrderOut,
+    status=201,
+    idempotent=True,
+    errors=(404, 409, 422),
+    summary="Record units brought back: restocked or written off, line by line",
+)
+def record_return(call: Call) -> tuple[SalesOrderOut, int]:
+    result = returns.record_return(call.me, call.params["id"], call.body, call.wanted)
+    return order_out(result.item), 201 if result.created else 200

@@ -129,14 +129,18 @@ class Undoable(Generic[M]):
             raise NotFound(missing)
         return item
 
-    def add_undo(self, uow: UnitOfWork, item: M, index_keys: Iterable[Any]) -> Slot:
-        """Mark `item` undone, once, and drop it from the lists (their index keys removed)."""
+    def add_undo(
+        self, uow: UnitOfWork, item: M, index_keys: Iterable[Any], also: Any = None
+    ) -> Slot:
+        """Mark `item` undone, once, and drop it from the lists (their index keys removed);
+        `also`: one more condition it must meet."""
         ended = getattr(self.model, self.ended)
         key = self.model.id  # type: ignore[attr-defined]
         actions = [ended.set(clock.iso()), *(attribute.remove() for attribute in index_keys)]
-        return uow.update(
-            item, actions, condition=ended.does_not_exist() & key.exists(), name="undo"
-        )
+        condition = ended.does_not_exist() & key.exists()
+        if also is not None:
+            condition &= also
+        return uow.update(item, actions, condition=condition, name="undo")
 
 
 class RaisesForFailures(Protocol):
@@ -200,13 +204,62 @@ def _write(
     if mine in failed:  # written by an earlier attempt whose answer was lost
         return _answer(resource, item_id, created=True)
     if marker in failed:  # the same key, sent twice at once: the other one won
-        replay = replayed_id(read(wanted), wanted)
-        if replay is None:
-            raise db.Contention()  # the winning marker expired at once: start over
+        replay = _winner(wanted)
         return _answer(resource, replay, created=replay == item_id)
     side.raise_for(failed)
     raise db.Contention()  # changed since the read: read again
 
 
+def _winner(wanted: Intent) -> str:
+    """After our marker's condition failed: the id the request that won with this key made."""
+    replay = replayed_id(read(wanted), wanted)
+    if replay is None:
+        raise db.Contention()  # the winning marker expired at once: start over
+    return replay
+
+
 def _answer(resource: Undoable[M], item_id: str, created: bool) -> Created[M]:
     return Created(resource.live(item_id, resource.undone), created)
+
+
+# ---- change once ------------------------------------------------------------------------------
+
+R = TypeVar("R")
+ReadFor = Callable[[str | None], Reads]  # marker key -> one BatchGet with what the change needs
+# (unit of work, what was read, the change's id) -> the result if it commits, and the sorting
+# of its failed conditions (raises the domain error; returning means "read again").
+WriteChange = Callable[[UnitOfWork, Reads, str], tuple[R, Callable[[Failures], None]]]
+
+
+def change_once(
+    wanted: Intent,
+    read_for: ReadFor,
+    write: WriteChange[R],
+    answer: Callable[[], R],
+    attempts: int = 8,
+) -> Created[R]:
+    """Change existing items (an adjustment, a return) at most once per Idempotency-Key.
+
+    The change's id (its movement's, its return's) is the one the marker remembers: a replay, or
+    an attempt that lost the race for its own key, answers `answer()` (the items as they are
+    now), "created" only if the id is this request's own.
+    """
+    change_id = clock.new_id()
+
+    def attempt() -> Created[R]:
+        reads = read_for(wanted.marker_key)
+        replay = replayed_id(reads.marker, wanted)
+        if replay is not None:
+            return Created(answer(), replay == change_id)
+        uow = UnitOfWork()
+        marker = add_marker(uow, wanted, change_id) if wanted.marker_key else None
+        result, sort = write(uow, reads, change_id)
+        failed = uow.commit()
+        if not failed:
+            return Created(result, True)
+        if marker in failed:
+            return Created(answer(), _winner(wanted) == change_id)
+        sort(failed)
+        raise db.Contention()
+
+    return db.with_retries(attempt, attempts=attempts)

@@ -1,5 +1,5 @@
-"""The product catalog. Stock changes here are adjustments; sales and purchases have their own
-modules."""
+"""The product catalog's writes: create, edit, delete. Reads and pages: `catalog`; stock set by
+hand: `adjustments`; sales and purchases have their own modules."""
 
 from __future__ import annotations
 
@@ -7,43 +7,39 @@ import zlib
 from decimal import Decimal
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, UpdateError
+from pynamodb.exceptions import DeleteError, UpdateError
 
 from chalicelib import clock
 from chalicelib.alerts import episodes
 from chalicelib.errors import Busy, NotFound, SkuExists
-from chalicelib.inventory import ledger
+from chalicelib.inventory import adjustments, catalog, idempotency, ledger
+from chalicelib.inventory.adjustments import Adjustment
+from chalicelib.inventory.catalog import EDITABLE, get_product, list_products
 from chalicelib.settings import get_settings
-from chalicelib.store import db
 from chalicelib.store.models import Movement, Product
-from chalicelib.store.pages import Page, scan_page
+from chalicelib.store.pages import Page
 from chalicelib.store.transact import UnitOfWork, condition_failed
-from chalicelib.vocabulary import MovementKind
+from chalicelib.vocabulary import AdjustmentReason, MovementKind
 
-EDITABLE = ("name", "description", "price", "low_stock_threshold")
+__all__ = ["get_product", "list_products"]
 
 
 def alert_shard(sku: str) -> int:
     return zlib.crc32(sku.encode()) % get_settings().low_stock_shards
 
 
-def get_product(sku: str) -> Product:
-    try:
-        return Product.get(sku, consistent_read=True)
-    except DoesNotExist:
-        raise NotFound("No product has this sku") from None
-
-
-def list_products(limit: int, after: str | None) -> Page[Product]:
-    return scan_page(Product, "sku", limit, after)
-
-
 def create_product(
-    sku: str, name: str, description: str, price: Decimal, stock: int, low_stock_threshold: int
+    actor: str | None,
+    sku: str,
+    name: str,
+    description: str,
+    price: Decimal,
+    stock: int,
+    low_stock_threshold: int,
 ) -> Product:
     # Tried again once, after closing the episode a deleted namesake left open.
     for attempt in range(2):
-        product = _try_create(sku, name, description, price, stock, low_stock_threshold)
+        product = _try_create(actor, sku, name, description, price, stock, low_stock_threshold)
         if product is not None:
             return product
         if attempt == 0:
@@ -52,7 +48,13 @@ def create_product(
 
 
 def _try_create(
-    sku: str, name: str, description: str, price: Decimal, stock: int, low_stock_threshold: int
+    actor: str | None,
+    sku: str,
+    name: str,
+    description: str,
+    price: Decimal,
+    stock: int,
+    low_stock_threshold: int,
 ) -> Product | None:
     """The product, or None if an old episode of a deleted namesake is still open."""
     now = clock.iso()
@@ -69,10 +71,13 @@ def _try_create(
         incarnation=incarnation,
         created_at=now,
         updated_at=now,
+        **catalog.keys(sku, name),
     )
     uow = UnitOfWork()
     mine = uow.put(product, condition=Product.sku.does_not_exist(), name=sku)
-    ledger.add_movement(uow, sku, incarnation, MovementKind.INITIAL, stock, None)
+    ledger.add_movement(
+        uow, sku, incarnation, MovementKind.INITIAL, stock, None, ledger.Cause(actor)
+    )
     if episodes.is_low(stock, low_stock_threshold):
         episodes.add_open_ops(uow, product, stock, low_stock_threshold)
         uow.after_commit(episodes.count_opened)
@@ -82,23 +87,20 @@ def _try_create(
     return None if failed else product
 
 
-def update_product(sku: str, changes: dict[str, Any]) -> Product:
-    """Set any of EDITABLE and, optionally, `stock` (a recorded adjustment)."""
+def update_product(actor: str, sku: str, changes: dict[str, Any]) -> Product:
+    """Set any of EDITABLE and, optionally, `stock`: an adjustment with reason `correction`."""
     fields = {k: v for k, v in changes.items() if k in EDITABLE}
     stock = changes.get("stock")
     if stock is None:
         return _update_fields(sku, fields)
-    return db.with_retries(lambda: _adjust(sku, fields, stock), attempts=8)
-
-
-def _field_actions(fields: dict[str, Any], now: str) -> list[Any]:
-    actions = [getattr(Product, name).set(value) for name, value in fields.items()]
-    return actions + [Product.updated_at.set(now)]
+    correction = Adjustment(AdjustmentReason.CORRECTION, set_to=stock)
+    no_key = idempotency.intent(actor, f"products/{sku}", None, {})
+    return adjustments.adjust(actor, sku, correction, no_key, fields).item
 
 
 def _update_fields(sku: str, fields: dict[str, Any]) -> Product:
     before = get_product(sku)
-    actions = _field_actions(fields, clock.iso())
+    actions = catalog.field_actions(sku, fields, clock.iso())
     if "low_stock_threshold" in fields:
         actions.append(Product.headroom.set(Product.stock - fields["low_stock_threshold"]))
     product = Product(sku=sku)
@@ -108,53 +110,8 @@ def _update_fields(sku: str, fields: dict[str, Any]) -> Product:
         if condition_failed(exc):
             raise NotFound("No product has this sku") from None
         raise
-    _after_write(before, product)
+    adjustments.after_write(before, product)
     return product
-
-
-def _adjust(sku: str, fields: dict[str, Any], stock: int) -> Product:
-    before = get_product(sku)
-    threshold = fields.get("low_stock_threshold", before.low_stock_threshold)
-    change = stock - before.stock
-    now = clock.iso()
-    actions = _field_actions(fields, now) + [
-        Product.stock.set(stock),
-        Product.headroom.set(stock - threshold),
-    ]
-    uow = UnitOfWork()
-    # Optimistic: the adjustment applies to the stock and threshold we read (headroom is
-    # computed from both), or is tried again.
-    uow.update(
-        before,
-        actions,
-        condition=(Product.stock == before.stock)
-        & (Product.low_stock_threshold == before.low_stock_threshold)
-        & (Product.incarnation == before.incarnation),
-    )
-    if change:
-        ledger.add_movement(
-            uow, sku, before.incarnation, MovementKind.ADJUSTMENT, int(change), None
-        )
-    if uow.commit():
-        raise db.Contention()
-    # The write applied to exactly what we read: the result is known without reading it back.
-    after = Product(
-        **{
-            **before.attribute_values,
-            **fields,
-            "stock": stock,
-            "headroom": stock - threshold,
-            "updated_at": now,
-        }
-    )
-    _after_write(before, after)
-    return after
-
-
-def _after_write(before: Product, after: Product) -> None:
-    was_low = episodes.is_low(before.stock, before.low_stock_threshold)
-    if was_low or episodes.is_low(after.stock, after.low_stock_threshold):
-        episodes.sync(after)
 
 
 def delete_product(sku: str) -> None:

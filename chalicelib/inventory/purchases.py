@@ -8,6 +8,7 @@ from chalicelib import clock
 from chalicelib.errors import InsufficientStock, NotFound, UnknownSku
 from chalicelib.inventory import idempotency
 from chalicelib.inventory.idempotency import Created, Intent, Undoable
+from chalicelib.inventory.ledger import Cause
 from chalicelib.inventory.stock import StockChanges, with_alerts
 from chalicelib.schemas.orders import PurchaseIn
 from chalicelib.store import db
@@ -52,7 +53,7 @@ def create_purchase(caller: Caller, body: PurchaseIn, wanted: Intent) -> Created
 
 
 def _restock(uow: UnitOfWork, purchase: Purchase, reads: Reads, alert: bool) -> StockChanges:
-    changes = StockChanges(uow, reference=purchase.id)
+    changes = StockChanges(uow, purchase.id, Cause(purchase.created_by))
     changes.give(reads.products[purchase.sku], int(purchase.quantity), MovementKind.PURCHASE)
     return changes
 
@@ -65,16 +66,16 @@ def list_purchases(limit: int, after: str | None) -> Page[Purchase]:
     return newest_first([(Purchase.all_purchases, EVERY)], Purchase.id, limit, after)
 
 
-def reverse_purchase(purchase_id: str) -> Purchase:
+def reverse_purchase(actor: str, purchase_id: str) -> Purchase:
     """Take the quantity back out of stock: 409 insufficient_stock if stock is below it.
 
     A purchase of a product since deleted or re-created is reversed without touching stock (its
     stock left with the product), as a cancelled order's line is.
     """
-    return db.with_retries(lambda: _reverse(purchase_id), attempts=6)
+    return db.with_retries(lambda: _reverse(actor, purchase_id), attempts=6)
 
 
-def _reverse(purchase_id: str) -> Purchase:
+def _reverse(actor: str, purchase_id: str) -> Purchase:
     purchase = get_purchase(purchase_id)
     product = read_batch([purchase.sku]).products.get(purchase.sku)
     if product is not None and product.incarnation != purchase.incarnation:
@@ -89,14 +90,14 @@ def _reverse(purchase_id: str) -> Purchase:
                 }
             ]
         )
-    with_alerts(lambda alert: _write_reversal(purchase, product, alert))
+    with_alerts(lambda alert: _write_reversal(actor, purchase, product, alert))
     return purchase
 
 
-def _write_reversal(purchase: Purchase, product: Product | None, alert: bool) -> None:
+def _write_reversal(actor: str, purchase: Purchase, product: Product | None, alert: bool) -> None:
     uow = UnitOfWork()
     undo = PURCHASES.add_undo(uow, purchase, [Purchase.list_key])
-    changes = StockChanges(uow, reference=purchase.id, alert=alert)
+    changes = StockChanges(uow, purchase.id, Cause(actor), alert=alert)
     if product is None:
         changes.expect_gone(purchase.sku, purchase.incarnation)
     else:

@@ -9,6 +9,7 @@ and `stock.StockChanges`).
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from chalicelib import clock, observability
 from chalicelib.errors import (
@@ -22,6 +23,7 @@ from chalicelib.errors import (
 )
 from chalicelib.inventory import idempotency
 from chalicelib.inventory.idempotency import Created, Intent, Undoable
+from chalicelib.inventory.ledger import Cause
 from chalicelib.inventory.stock import StockChanges
 from chalicelib.schemas.orders import SalesOrderIn
 from chalicelib.store import db
@@ -135,7 +137,7 @@ def _order(
 
 
 def _take_lines(uow: UnitOfWork, order: SalesOrder, reads: Reads, alert: bool) -> StockChanges:
-    changes = StockChanges(uow, reference=order.id, alert=alert)
+    changes = StockChanges(uow, order.id, Cause(order.created_by), alert=alert)
     for line in order.items:
         changes.take(reads.products[line.sku], int(line.quantity), MovementKind.SALE)
     return changes
@@ -169,28 +171,43 @@ def list_orders(
     return newest_first(sources, SalesOrder.id, limit, after)
 
 
-def cancel_order(order_id: str) -> SalesOrder:
-    """Give every line's stock back, atomically; lines of products deleted or re-created since
-    get nothing."""
-    return db.with_retries(lambda: _cancel(order_id), attempts=6)
+def unchanged(order: SalesOrder) -> Any:
+    """The condition that no return was recorded on `order` since it was read."""
+    if order.revision is None:
+        return SalesOrder.revision.does_not_exist()
+    return SalesOrder.revision == order.revision
 
 
-def _cancel(order_id: str) -> SalesOrder:
+def returned(line: OrderLine) -> int:
+    return int(line.returned or 0)
+
+
+def cancel_order(actor: str, order_id: str) -> SalesOrder:
+    """Give back every line's units not yet returned, atomically; lines of products deleted or
+    re-created since get nothing."""
+    return db.with_retries(lambda: _cancel(actor, order_id), attempts=6)
+
+
+def _cancel(actor: str, order_id: str) -> SalesOrder:
     order = ORDERS.live(order_id, MISSING)
     products = read_batch([line.sku for line in order.items]).products
     uow = UnitOfWork()
-    undo = ORDERS.add_undo(
-        uow, order, [SalesOrder.list_key, SalesOrder.customer_key, SalesOrder.recorder_key]
+    ORDERS.add_undo(
+        uow,
+        order,
+        [SalesOrder.list_key, SalesOrder.customer_key, SalesOrder.recorder_key],
+        unchanged(order),
     )
-    changes = StockChanges(uow, reference=order.id)
+    changes = StockChanges(uow, order.id, Cause(actor))
     for line in order.items:
         product = products.get(line.sku)
         if product is None or product.incarnation != line.incarnation:
             continue  # its stock left with the product
-        changes.give(product, int(line.quantity), MovementKind.SALE_CANCELLED)
-    failed = uow.commit()
-    if undo in failed:
-        raise NotFound(MISSING)  # cancelled meanwhile
-    if failed:
-        raise db.Contention()  # a product was deleted or re-created: read again
+        left = int(line.quantity) - returned(line)
+        if left:
+            changes.give(product, left, MovementKind.SALE_CANCELLED)
+    if uow.commit():
+        # Cancelled or returned meanwhile, or a product deleted or re-created: read again
+        # (a cancelled order is then a 404).
+        raise db.Contention()
     return order

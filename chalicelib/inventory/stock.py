@@ -53,6 +53,7 @@ class StockChanges:
 
     uow: UnitOfWork
     reference: str | None
+    cause: ledger.Cause
     alert: bool = True
     _lines: list[StockLine] = field(default_factory=list)
     _alert_slots: list[Slot] = field(default_factory=list)
@@ -107,7 +108,7 @@ class StockChanges:
 
     def _move(self, product: Product, change: int, kind: MovementKind) -> None:
         ledger.add_movement(
-            self.uow, product.sku, product.incarnation, kind, change, self.reference
+            self.uow, product.sku, product.incarnation, kind, change, self.reference, self.cause
         )
 
     def raise_for(self, failed: Failures) -> None:

@@ -26,11 +26,13 @@ from pydantic import (
     StrictInt,
     StrictStr,
     WithJsonSchema,
+    model_validator,
 )
 
-from chalicelib.vocabulary import MovementKind, Role
+from chalicelib.vocabulary import AdjustmentReason, CatalogSort, MovementKind, Role, StockFilter
 
 CENT = Decimal("0.01")
+MAX_STOCK = 1_000_000_000
 MAX_MONEY = Decimal("1000000000")
 
 
@@ -286,7 +288,7 @@ class TokensOut(Response):
 
 ProductName = Annotated[StrictStr, Field(min_length=1, max_length=200, examples=["Anvil"])]
 Description = Annotated[StrictStr, Field(max_length=2000, examples=["Forged steel, 50 kg"])]
-Stock = Annotated[StrictInt, Field(ge=0, le=1_000_000_000, examples=[10])]
+Stock = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK, examples=[10])]
 Threshold = Annotated[StrictInt, Field(ge=0, le=1_000_000_000, examples=[5])]
 
 
@@ -316,15 +318,51 @@ class ProductPatchIn(Request):
     stock: Stock | None = omittable()
 
 
+class ProductQuery(PageQuery):
+    sort: Annotated[str, one_of(CatalogSort), Field(examples=["name"])] = "sku"
+    q: Annotated[str, Field(min_length=1, max_length=100, examples=["anv"])] | None = Field(
+        None, description="only products whose sku or name starts with this (any case)"
+    )
+    stock: Annotated[str, one_of(StockFilter), Field(examples=["low"])] | None = Field(
+        None, description="low: available below the threshold; out: nothing available"
+    )
+
+
 class ProductOut(Response):
     sku: str
     name: str
     description: str
     price: Amount
     stock: int
+    held: int
+    available: int
     low_stock_threshold: int
+    stock_shards: int
     created_at: Timestamp
     updated_at: Timestamp
+
+
+class AdjustmentIn(Request):
+    # No example: the body's example is a count (set_to), and only one of the two may be sent.
+    change: Annotated[StrictInt, Field(ge=-MAX_STOCK, le=MAX_STOCK)] | None = Field(
+        None, description="units in (> 0) or out (< 0); exactly one of change and set_to"
+    )
+    set_to: Annotated[Stock, Field(examples=[12])] | None = Field(
+        None, description="the counted stock; exactly one of change and set_to"
+    )
+    expected_stock: Annotated[Stock, Field(examples=[10])] | None = Field(
+        None, description="the stock the client saw: 409 stock_changed if it is not that now"
+    )
+    reason: Annotated[StrictStr, one_of(AdjustmentReason), Field(examples=["count"])]
+    note: Annotated[StrictStr, Field(max_length=500, examples=["Shelf B counted"])] | None = None
+
+    @model_validator(mode="after")
+    def _one_change(self) -> AdjustmentIn:
+        if (self.change is None) == (self.set_to is None):
+            raise ValueError("send exactly one of change and set_to")
+        if self.change == 0:
+            raise ValueError("change may not be 0 (send set_to to record a count)")
+        return self
 
 
 class MovementOut(Response):
@@ -332,3 +370,6 @@ class MovementOut(Response):
     kind: Annotated[str, one_of(MovementKind)]
     quantity_change: int
     reference: str | None
+    actor: str | None
+    reason: str | None
+    note: str | None

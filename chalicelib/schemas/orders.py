@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr
 
 from chalicelib.schemas import (
     ID_EXAMPLE,
@@ -16,7 +16,9 @@ from chalicelib.schemas import (
     Response,
     Sku,
     Timestamp,
+    one_of,
 )
+from chalicelib.vocabulary import OrderStatus
 
 UserId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 CustomerFilter = Annotated[str, Field(min_length=1, max_length=64, examples=[ID_EXAMPLE])]
@@ -71,18 +73,32 @@ class OrderLineOut(Response):
     sku: str
     name: str
     quantity: int
+    returned: int
     unit_price: Amount
     line_total: Amount
 
 
 class SalesOrderOut(Response):
     id: str
+    status: Annotated[str, one_of(OrderStatus)]
     customer: CustomerOut
     items: list[OrderLineOut]
     total: Amount
     note: str | None
     created_at: Timestamp
     created_by: str
+    hold_id: str | None
+
+
+class ReturnLineIn(Request):
+    sku: Sku
+    quantity: Annotated[StrictInt, Field(ge=1, le=10_000, examples=[1])]
+    restock: Annotated[StrictBool, Field(examples=[True])]
+
+
+class ReturnIn(Request):
+    items: Annotated[list[ReturnLineIn], Field(min_length=1, max_length=25)]
+    note: Annotated[StrictStr, Field(max_length=500, examples=["Box unopened"])] | None = None
 
 
 # ---- purchase orders --------------------------------------------------------------------------

@@ -13,7 +13,12 @@ from pynamodb.attributes import (
     TTLAttribute,
     UnicodeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    IncludeProjection,
+    KeysOnlyProjection,
+)
 from pynamodb.models import Model
 
 from chalicelib.store.attributes import MoneyAttribute
@@ -35,9 +40,10 @@ def _index(
     range_attr: str,
     hash_type=UnicodeAttribute,
     range_type=UnicodeAttribute,
+    projection=None,
 ) -> type[GlobalSecondaryIndex]:
-    """A GSI with ALL projection; newest-first lists use a ULID range key."""
-    meta = type("Meta", (), {"index_name": name, "projection": AllProjection()})
+    """A GSI, ALL projected unless told; newest-first lists use a ULID range key."""
+    meta = type("Meta", (), {"index_name": name, "projection": projection or AllProjection()})
     attrs = {
         "Meta": meta,
         hash_attr: hash_type(hash_key=True),
@@ -100,6 +106,9 @@ class PasswordReset(_Base):
     expires_at = TTLAttribute()
 
 
+LOW_STOCK_FIELDS = ["name", "stock", "low_stock_threshold", "incarnation", "name_key"]
+
+
 class Product(_Base):
     logical_name = "products"
     sku = UnicodeAttribute(hash_key=True)
@@ -116,7 +125,26 @@ class Product(_Base):
     incarnation = UnicodeAttribute()
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
-    low_stock = _index("low_stock", "alert_shard", "headroom", NumberAttribute, NumberAttribute)()
+    # The catalog's orders (`inventory.catalog`): EVERY, f"{name.lower()}\0{sku}" and
+    # f"{sku.lower()}\0{sku}". None of them moves with stock, so no sale writes those indexes.
+    listed = UnicodeAttribute(null=True)
+    name_key = UnicodeAttribute(null=True)
+    sku_key = UnicodeAttribute(null=True)
+    by_sku = _index("by_sku", "listed", "sku", projection=KeysOnlyProjection())()
+    by_name = _index("by_name", "listed", "name_key", projection=KeysOnlyProjection())()
+    by_sku_key = _index(
+        "by_sku_key", "listed", "sku_key", projection=IncludeProjection(["name_key"])
+    )()
+    # Every stock change writes this index: it carries what the low-stock check and the
+    # ?stock= lists read, never the description.
+    low_stock = _index(
+        "low_stock",
+        "alert_shard",
+        "headroom",
+        NumberAttribute,
+        NumberAttribute,
+        projection=IncludeProjection(LOW_STOCK_FIELDS),
+    )()
 
 
 class Movement(_Base):
@@ -127,12 +155,17 @@ class Movement(_Base):
     kind = UnicodeAttribute()
     quantity_change = NumberAttribute()
     reference = UnicodeAttribute(null=True)
+    # The audit fields (absent on movements written before they existed: null).
+    actor = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    note = UnicodeAttribute(null=True)
 
 
 class OrderLine(MapAttribute):
     sku = UnicodeAttribute()
     name = UnicodeAttribute()
     quantity = NumberAttribute()
+    returned = NumberAttribute(null=True)  # units returned so far (null: none)
     unit_price = MoneyAttribute()
     line_total = MoneyAttribute()
     incarnation = UnicodeAttribute()
@@ -155,6 +188,8 @@ class SalesOrder(_Base):
     created_by = UnicodeAttribute()
     body_hash = UnicodeAttribute(null=True)
     cancelled_at = UnicodeAttribute(null=True)
+    # Raised by every return: a cancellation or a return conditions on the one it read.
+    revision = NumberAttribute(null=True)
     # Index keys, removed when the order is cancelled so that lists leave it out.
     list_key = UnicodeAttribute(null=True)
     customer_key = UnicodeAttribute(null=True)

@@ -1,4 +1,4 @@
-"""Pages of query results: newest first over one or several index partitions, and scans."""
+"""Pages of query results: newest first over one or several index partitions."""
 
 from __future__ import annotations
 
@@ -33,12 +33,3 @@ def newest_first(
     ordered = sorted(seen.values(), key=key, reverse=True)
     page = ordered[:limit]
     return Page(page, key(page[-1]) if len(ordered) > limit else None)
-
-
-def scan_page(model: Any, hash_attr: str, limit: int, after: str | None) -> Page[Any]:
-    """A Scan page for lists whose order the contract leaves open (the product catalog)."""
-    start = {hash_attr: {"S": after}} if after else None
-    results = model.scan(limit=limit, last_evaluated_key=start)
-    items = list(results)
-    last = results.last_evaluated_key
-    return Page(items, last[hash_attr]["S"] if last else None)

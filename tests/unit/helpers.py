@@ -14,7 +14,7 @@ from moto.ses.models import ses_backends
 
 from chalicelib import clock
 from chalicelib.auth import users
-from chalicelib.inventory import ledger, products
+from chalicelib.inventory import catalog, ledger, products
 from chalicelib.settings import get_settings
 from chalicelib.store.models import Movement, Product
 from tests.stack import JsonClient, Reply
@@ -28,6 +28,9 @@ PRODUCT_KEYS = {
     "description",
     "price",
     "stock",
+    "held",
+    "available",
+    "stock_shards",
     "low_stock_threshold",
     "created_at",
     "updated_at",
@@ -139,9 +142,10 @@ def all_items(api: Any, path: str, token: str, limit: int = 2) -> list[dict]:
 def raw_product(sku: str, stock: int, threshold: int = 5) -> Product:
     """A product as a bulk import writes it: no ledger, no episode opened."""
     now = clock.iso()
+    name = f"Name of {sku}"
     return Product(
         sku=sku,
-        name=f"Name of {sku}",
+        name=name,
         price=Decimal("1.00"),
         stock=stock,
         low_stock_threshold=threshold,
@@ -150,6 +154,7 @@ def raw_product(sku: str, stock: int, threshold: int = 5) -> Product:
         incarnation=clock.new_id(),
         created_at=now,
         updated_at=now,
+        **catalog.keys(sku, name),
     )
 
 

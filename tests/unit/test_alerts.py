@@ -23,11 +23,13 @@ SENDER = TEST_ENV["ALERT_SENDER"]
 
 
 def add(sku: str, stock: int, threshold: int = 5) -> Product:
-    return products.create_product(sku, f"Name of {sku}", "", Decimal("1.00"), stock, threshold)
+    return products.create_product(
+        None, sku, f"Name of {sku}", "", Decimal("1.00"), stock, threshold
+    )
 
 
 def adjust(sku: str, stock: int) -> Product:
-    return products.update_product(sku, {"stock": stock})
+    return products.update_product("tester", sku, {"stock": stock})
 
 
 def raw_stock(sku: str, stock: int) -> None:

@@ -49,10 +49,12 @@ CONTRACT: dict[tuple[str, str], tuple[str, int, bool]] = {
     ("PATCH", "/products/{sku}"): (ADMIN, 200, True),
     ("DELETE", "/products/{sku}"): (ADMIN, 204, False),
     ("GET", "/products/{sku}/movements"): (ADMIN_STAFF, 200, False),
+    ("POST", "/products/{sku}/adjustments"): (ADMIN_STAFF, 201, True),
     ("POST", "/sales-orders"): (ANY_ROLE, 201, True),
     ("GET", "/sales-orders"): (ANY_ROLE, 200, False),
     ("GET", "/sales-orders/{id}"): (ANY_ROLE, 200, False),
     ("DELETE", "/sales-orders/{id}"): (ADMIN, 204, False),
+    ("POST", "/sales-orders/{id}/returns"): (ADMIN_STAFF, 201, True),
     ("POST", "/purchase-orders"): (ADMIN_STAFF, 201, True),
     ("GET", "/purchase-orders"): (ADMIN_STAFF, 200, False),
     ("GET", "/purchase-orders/{id}"): (ADMIN_STAFF, 200, False),
@@ -189,7 +191,7 @@ def test_documented_schemas_match_the_contract_shapes(doc):
     listed = doc["paths"]["/products"]["get"]["parameters"]
     limit = next(p for p in listed if p["name"] == "limit")
     assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 100)
-    assert {p["name"] for p in listed} == {"limit", "cursor"}
+    assert {p["name"] for p in listed} == {"limit", "cursor", "sort", "q", "stock"}
     roles = {p["name"] for p in doc["paths"]["/users"]["get"]["parameters"]}
     assert roles == {"limit", "cursor", "role"}
     price = resolve(

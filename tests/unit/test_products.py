@@ -303,20 +303,26 @@ def test_patch_rejects_unknown_and_immutable_fields(api, tokens):
     assert api.call("GET", "/products/WID-1", token=tokens["admin"]).json["sku"] == "WID-1"
 
 
-def test_patch_stock_records_adjustments_newest_first(api, tokens):
+def test_patch_stock_records_corrections_newest_first(api, tokens):
     admin = tokens["admin"]
     assert create(api, admin, stock=10).status == 201
     for stock in (3, 3, 50, 0, 12):
         reply = api.call("PATCH", "/products/WID-1", {"stock": stock}, admin)
         assert reply.status == 200 and reply.json["stock"] == stock
     movements = ledger(api, admin, "WID-1", limit=2)
+    # The same stock twice is a count that found it in place: a movement of 0.
     assert [(m["kind"], m["quantity_change"]) for m in movements] == [
         ("adjustment", 12),
         ("adjustment", -50),
         ("adjustment", 47),
+        ("adjustment", 0),
         ("adjustment", -7),
         ("initial", 10),
     ]
+    admin_id = api.call("GET", "/auth/me", token=admin).json["id"]
+    assert all(m["actor"] == admin_id for m in movements)
+    assert [m["reason"] for m in movements] == ["correction"] * 5 + [None]
+    assert all(m["note"] is None for m in movements)
     assert all(m["reference"] is None and m["at"].endswith("Z") for m in movements)
     assert [m["at"] for m in movements] == sorted((m["at"] for m in movements), reverse=True)
     assert sum(m["quantity_change"] for m in movements) == 12

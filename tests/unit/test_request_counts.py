@@ -134,4 +134,25 @@ def test_a_stock_adjustment_is_one_read_and_one_transaction(api, tokens, counted
             "PATCH", "/products/ADJ", {"stock": 40, "name": "Adjusted"}, tokens["admin"]
         )
     assert reply.status == 200 and reply.json["stock"] == 40 and reply.json["name"] == "Adjusted"
-    assert seen == Counter({"GetItem": 1, "TransactWriteItems": 1})
+    assert seen == Counter({"BatchGetItem": 1, "TransactWriteItems": 1})
+    body = {"change": -2, "expected_stock": 40, "reason": "damaged"}
+    key = {"Idempotency-Key": "adj-1"}
+    with counted() as seen:  # the marker is read in the same batch as the product
+        reply = api.call("POST", "/products/ADJ/adjustments", body, tokens["staff"], headers=key)
+    assert reply.status == 201 and reply.json["stock"] == 38
+    assert seen == Counter({"BatchGetItem": 1, "TransactWriteItems": 1})
+
+
+def test_a_search_never_scans(api, tokens, counted):
+    """Each query shape costs a fixed number of requests: Queries of its indexes, then one
+    BatchGetItem of the page's products."""
+    from chalicelib.settings import get_settings
+
+    shards = get_settings().low_stock_shards
+    for sku in ("ANV-1", "anvil-2", "B-1"):
+        add_product(api, tokens["admin"], sku, stock=1, threshold=3)
+    for query, queries in (("", 1), ("sort=name", 1), ("q=anv", 2), ("stock=low", shards)):
+        with counted() as seen:
+            reply = api.call("GET", f"/products?{query}&limit=2", token=tokens["customer"])
+        assert reply.status == 200
+        assert seen == {"Query": queries, "BatchGetItem": 1}, (query, seen)

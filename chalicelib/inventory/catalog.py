@@ -1,0 +1,145 @@
+"""The catalog's reads: one product, and pages sorted by sku or by name, searched by prefix and
+filtered by stock level, without a Scan.
+
+Every page is read from an index built for its order, then its products in one BatchGetItem:
+
+- no `q`, no `stock`: one Query of `by_sku` or `by_name` (limit + 1 keys after the cursor);
+- `q`: one Query each of `by_sku_key` and `by_name` (`begins_with` the lower-cased `q`), all their
+  matches as keys (a few hundred bytes each: thousands per request), merged in the page's order;
+- `stock`: one Query per shard of `low_stock` (`headroom < 0`, or `<= 0` for `out`), every low
+  product's small entry, filtered by `q`, in the page's order: its cost grows with the number
+  of low products, as the low-stock check's does, not with the catalog.
+
+The catalog indexes have keys that only a create, a rename or a delete changes: no stock change
+writes them. `low_stock`, which every stock change does write, is split by `alert_shard` and
+carries only `LOW_STOCK_FIELDS` (never the description).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.errors import NotFound
+from chalicelib.settings import get_settings
+from chalicelib.store.models import EVERY, Product
+from chalicelib.store.pages import Page
+from chalicelib.store.transact import read_batch
+from chalicelib.vocabulary import CatalogSort, StockFilter
+
+EDITABLE = ("name", "description", "price", "low_stock_threshold")
+SEP = "\0"  # below every character a name may hold: "Anvil" sorts before "Anvil 2"
+
+
+def fold(text: str) -> str:
+    """The case-insensitive form names, skus and searches are compared in."""
+    return text.lower()
+
+
+def keys(sku: str, name: str) -> dict[str, str]:
+    """The catalog index attributes of a product with this sku and name."""
+    return {
+        "listed": EVERY,
+        "name_key": f"{fold(name)}{SEP}{sku}",
+        "sku_key": f"{fold(sku)}{SEP}{sku}",
+    }
+
+
+def field_actions(sku: str, fields: dict[str, Any], now: str) -> list[Any]:
+    """The update actions that set catalog `fields` (any of EDITABLE), and the name's key."""
+    actions = [getattr(Product, name).set(value) for name, value in fields.items()]
+    if "name" in fields:
+        actions.append(Product.name_key.set(keys(sku, fields["name"])["name_key"]))
+    return actions + [Product.updated_at.set(now)]
+
+
+def get_product(sku: str) -> Product:
+    try:
+        return Product.get(sku, consistent_read=True)
+    except Product.DoesNotExist:
+        raise NotFound("No product has this sku") from None
+
+
+@dataclass(frozen=True)
+class CatalogQuery:
+    sort: CatalogSort = CatalogSort.SKU
+    q: str | None = None
+    stock: StockFilter | None = None
+
+    @property
+    def scope(self) -> str:
+        """What a cursor of this query is bound to."""
+        return f"products:{self.sort}:{self.stock or ''}:{self.q or ''}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A product as an index shows it: enough to order, search and filter it."""
+
+    sku: str
+    name_key: str
+
+    def key(self, sort: CatalogSort) -> str:
+        return self.sku if sort == CatalogSort.SKU else self.name_key
+
+    def matches(self, q: str) -> bool:
+        folded = fold(q)
+        return fold(self.sku).startswith(folded) or self.name_key.split(SEP)[0].startswith(folded)
+
+
+def _entry(item: Any) -> Entry:
+    return Entry(item.sku, item.name_key or "")
+
+
+def list_products(query: CatalogQuery, limit: int, after: str | None) -> Page[Product]:
+    if query.stock is None and query.q is None:
+        found = _in_order(query.sort, limit, after)
+    else:
+        entries = _stock_entries(query.stock) if query.stock else _matches(query.q or "")
+        if query.q is not None:
+            entries = [entry for entry in entries if entry.matches(query.q)]
+        found = sorted(
+            (e for e in entries if after is None or e.key(query.sort) > after),
+            key=lambda e: e.key(query.sort),
+        )[: limit + 1]
+    shown = found[:limit]
+    products = read_batch([entry.sku for entry in shown]).products
+    # An entry whose product was deleted meanwhile is left out (a page may then be shorter).
+    items = [products[entry.sku] for entry in shown if entry.sku in products]
+    return Page(items, shown[-1].key(query.sort) if len(found) > limit else None)
+
+
+def _in_order(sort: CatalogSort, limit: int, after: str | None) -> list[Entry]:
+    index, attribute = (
+        (Product.by_sku, Product.sku)
+        if sort == CatalogSort.SKU
+        else (Product.by_name, Product.name_key)
+    )
+    condition = attribute > after if after is not None else None
+    return [_entry(item) for item in index.query(EVERY, condition, limit=limit + 1)]
+
+
+def _matches(q: str) -> list[Entry]:
+    """Every product whose sku or name starts with `q` (case-insensitively), as index keys."""
+    folded = fold(q)
+    found: dict[str, Entry] = {}
+    sources: Iterable[Any] = (
+        Product.by_sku_key.query(EVERY, Product.sku_key.startswith(folded)),
+        Product.by_name.query(EVERY, Product.name_key.startswith(folded)),
+    )
+    for source in sources:
+        for item in source:
+            found.setdefault(item.sku, _entry(item))
+    return list(found.values())
+
+
+def _stock_entries(stock: StockFilter) -> list[Entry]:
+    """Every product whose available stock is low (below its threshold) or out (zero)."""
+    condition = Product.headroom < 0 if stock == StockFilter.LOW else Product.headroom <= 0
+    found = []
+    for shard in range(get_settings().low_stock_shards):
+        for item in Product.low_stock.query(shard, condition):
+            if stock == StockFilter.LOW or int(item.stock) == 0:
+                found.append(_entry(item))
+    return found
