@@ -40,7 +40,19 @@ FLOORS = {
     "POST /products": (1, "one transaction: product + initial movement"),
     "GET /products/{sku}": (1, "GetItem"),
     "PATCH /products/{sku} (stock)": (2, "read the product, one transaction: stock + movement"),
-    "GET /products (20)": (1, "one Scan page (the contract promises no order)"),
+    "GET /products (20)": (2, "one Query of the sku index (keys), one BatchGetItem of the page"),
+    "GET /products?sort=name&q=bench (20)": (
+        3,
+        "a Query each of the sku and name indexes (the matches' keys), one BatchGetItem",
+    ),
+    "GET /products?stock=low (20)": (
+        5,
+        "a Query per low-stock shard (4, the low products' small entries), one BatchGetItem",
+    ),
+    "POST /products/{sku}/adjustments": (
+        2,
+        "read the product and the marker (one BatchGetItem), one transaction",
+    ),
     "GET /products/{sku}/movements": (2, "read the product (incarnation), one Query"),
     "POST /sales-orders (1 line)": (2, "read prices (BatchGetItem), one transaction"),
     "POST /sales-orders (5 lines)": (2, "the same, whatever the number of lines"),
@@ -50,6 +62,11 @@ FLOORS = {
     "DELETE /sales-orders/{id}": (2, "read the order, one transaction"),
     "POST /purchase-orders": (2, "read the product, one transaction"),
     "DELETE /purchase-orders/{id}": (2, "read the purchase, one transaction"),
+    "POST /sales-orders/{id}/returns": (
+        2,
+        "read the order, then its products and the marker, one transaction (floor: the order "
+        "and the marker in one batch, if the products' reads were not needed)",
+    ),
     "POST /notifications/check (5 low)": (
         16,
         "a Query per low-stock index shard (4), the open-episode states (1, sized by the "
@@ -139,6 +156,20 @@ def measure() -> list[dict[str, Any]]:
             counted("GET /products/{sku}", "GET", "/products/B-0", token=admin)
             counted("PATCH /products/{sku} (stock)", "PATCH", "/products/B-0", {"stock": 90}, admin)
             counted("GET /products (20)", "GET", "/products?limit=20", token=admin)
+            counted(
+                "GET /products?sort=name&q=bench (20)",
+                "GET",
+                "/products?sort=name&q=bench&limit=20",
+                token=admin,
+            )
+            counted(
+                "POST /products/{sku}/adjustments",
+                "POST",
+                "/products/B-0/adjustments",
+                {"change": -1, "expected_stock": 90, "reason": "damaged"},
+                admin,
+                {"Idempotency-Key": "bench-adjust"},
+            )
             counted("GET /products/{sku}/movements", "GET", "/products/B-0/movements", token=admin)
             one = {"items": [{"sku": "B-0", "quantity": 1}]}
             order = counted(
@@ -165,6 +196,14 @@ def measure() -> list[dict[str, Any]]:
                 {"Idempotency-Key": "bench-1"},
             )
             counted("GET /sales-orders", "GET", "/sales-orders", token=admin)
+            counted(
+                "POST /sales-orders/{id}/returns",
+                "POST",
+                f"/sales-orders/{order['id']}/returns",
+                {"items": [{"sku": "B-0", "quantity": 1, "restock": True}]},
+                admin,
+                {"Idempotency-Key": "bench-return"},
+            )
             counted("GET /sales-orders/{id}", "GET", f"/sales-orders/{order['id']}", token=admin)
             counted(
                 "DELETE /sales-orders/{id}", "DELETE", f"/sales-orders/{order['id']}", token=admin
@@ -184,6 +223,7 @@ def measure() -> list[dict[str, Any]]:
             )
             for i in range(5):  # five products become low (without a check yet)
                 call("PATCH", f"/products/B-{i}", {"low_stock_threshold": 1000}, admin)
+            counted("GET /products?stock=low (20)", "GET", "/products?stock=low", token=admin)
             counted(
                 "POST /notifications/check (5 low)", "POST", "/notifications/check", token=admin
             )

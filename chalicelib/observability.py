@@ -30,6 +30,7 @@ _context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar
 )
 
 logger = logging.getLogger("automart")
+_metrics_muted = False  # see mute_metrics
 
 
 def redact(fields: dict[str, Any]) -> dict[str, Any]:
@@ -107,6 +108,15 @@ def emf(name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> 
     }
 
 
+def mute_metrics() -> None:
+    """Send every metric of this process nowhere from now on: for the management command
+    (infra/cli.py), whose stdout is its own output. Lambda never calls it: its metrics stay."""
+    global _metrics_muted
+    _metrics_muted = True
+
+
 def metric(name: str, value: float = 1, unit: str = "Count", **dimensions: str) -> None:
     """A business metric: OrdersCreated, InsufficientStock, LowStockAlerts, EmailsSent, ..."""
+    if _metrics_muted:
+        return
     sys.stdout.write(json.dumps(emf(name, value, unit, **dimensions), separators=(",", ":")) + "\n")

@@ -166,9 +166,7 @@ def list_movements(call: Call) -> dict:
     summary="Record a counted or corrected stock level, with a reason",
 )
 def adjust_stock(call: Call) -> tuple[ProductOut, int]:
-    b = call.body
-    adjustment = Adjustment(
-        AdjustmentReason(b.reason), b.change, b.set_to, b.expected_stock, b.note
-    )
+    sent = sent_fields(call.body)  # null is not "left out": 400
+    adjustment = Adjustment(**{**sent, "reason": AdjustmentReason(sent["reason"])})
     result = adjustments.adjust(call.me.id, call.params["sku"], adjustment, call.wanted)
     return product_out(result.item), 201 if result.created else 200

@@ -343,18 +343,42 @@ class ProductOut(Response):
 
 
 class AdjustmentIn(Request):
-    # No example: the body's example is a count (set_to), and only one of the two may be sent.
-    change: Annotated[StrictInt, Field(ge=-MAX_STOCK, le=MAX_STOCK)] | None = Field(
-        None, description="units in (> 0) or out (< 0); exactly one of change and set_to"
+    # Exactly one of change and set_to, in the document too: a schema-valid body is accepted.
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["change"]}, {"required": ["set_to"]}]}
     )
-    set_to: Annotated[Stock, Field(examples=[12])] | None = Field(
-        None, description="the counted stock; exactly one of change and set_to"
+
+    # Each optional field may be left out, not null (as ProductPatchIn). `change` has no
+    # example: the body's example is a count (set_to), and only one of the two may be sent.
+    change: (
+        Annotated[
+            StrictInt,
+            Field(
+                ge=-MAX_STOCK,
+                le=MAX_STOCK,
+                description="units in (> 0) or out (< 0), not 0",
+                json_schema_extra={"not": {"enum": [0]}},
+            ),
+        ]
+        | None
+    ) = omittable()
+    set_to: Annotated[Stock, Field(examples=[12], description="the counted stock")] | None = (
+        omittable()
     )
-    expected_stock: Annotated[Stock, Field(examples=[10])] | None = Field(
-        None, description="the stock the client saw: 409 stock_changed if it is not that now"
-    )
+    expected_stock: (
+        Annotated[
+            Stock,
+            Field(
+                examples=[10],
+                description="the stock the client saw: 409 stock_changed if it is not that now",
+            ),
+        ]
+        | None
+    ) = omittable()
     reason: Annotated[StrictStr, one_of(AdjustmentReason), Field(examples=["count"])]
-    note: Annotated[StrictStr, Field(max_length=500, examples=["Shelf B counted"])] | None = None
+    note: Annotated[StrictStr, Field(max_length=500, examples=["Shelf B counted"])] | None = (
+        omittable()
+    )
 
     @model_validator(mode="after")
     def _one_change(self) -> AdjustmentIn:

@@ -67,6 +67,9 @@ def test_catalog_order_search_and_filters_over_several_pages(http, admin):
     )
     assert wrong.status == 400 and wrong.json["code"] == "validation_error"
     assert http.call("GET", "/products?stock=gone", token=customer).status == 400
+    for odd in ("%00", f"{t}%00", "%F0%9F%94%A9"):  # NUL is the keys' separator: still a search
+        reply = http.call("GET", f"/products?q={odd}", token=customer)
+        assert reply.status == 200 and reply.json["items"] == [], odd
 
 
 def test_adjustments_racing_sales_keep_the_ledger_exact(http, admin):

@@ -135,3 +135,10 @@ def test_a_cursor_serves_only_its_own_query(api, tokens, shop):
 def test_bad_parameters_are_400(api, tokens, shop, query):
     reply = api.call("GET", f"/products?{query}", token=tokens["customer"])
     assert reply.status == 400 and reply.json["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("q", ["%00", "a%00", "%C3%A9", "%F0%9F%94%A9", "%25", "ANVIL%20"])
+def test_any_text_is_a_search(api, tokens, shop, q):
+    from urllib.parse import unquote
+
+    assert skus(api, tokens["customer"], f"q={q}") == expected(q=unquote(q))
