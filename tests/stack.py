@@ -242,3 +242,29 @@ def new_account(http: Http, admin_token: str, role: str) -> tuple[str, str]:
     reply = http.call("POST", "/users", body, admin_token)
     assert reply.status == 201, reply.body
     return reply.json["id"], email
+
+
+# ---- the management command ------------------------------------------------------------------
+
+
+def run_cli(
+    stack: Stack, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """The command against `stack`; stdout and stderr as text, line ends as written."""
+    dynamodb = [] if stack.backend == "moto" else ["--dynamodb", stack.dynamodb_url]
+    result = subprocess.run(
+        [sys.executable, "-m", "infra.cli", "--emulator", stack.emulator_url, *dynamodb, *args],
+        cwd=ROOT,
+        capture_output=True,
+        timeout=300,
+        env=env,
+    )
+    result.stdout = result.stdout.decode("utf-8")
+    result.stderr = result.stderr.decode("utf-8")
+    return result
+
+
+def cli(stack: Stack, *args: str) -> str:
+    result = run_cli(stack, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout

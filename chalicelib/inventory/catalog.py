@@ -37,7 +37,7 @@ def fold(text: str) -> str:
     return text.lower()
 
 
-def keys(sku: str, name: str) -> dict[str, str]:
+def keys(sku: str, name: str) -> dict[str, Any]:
     """The catalog index attributes of a product with this sku and name."""
     return {
         "listed": EVERY,

@@ -343,9 +343,16 @@ class ProductOut(Response):
 
 
 class AdjustmentIn(Request):
-    # Exactly one of change and set_to, in the document too: a schema-valid body is accepted.
+    # Exactly one of change and set_to, in the document too, so that a schema-valid body is
+    # accepted: "not both, and one of them" (as allOf, which Postman's converter reads through;
+    # a top-level oneOf makes it send the first branch instead of the example).
     model_config = ConfigDict(
-        json_schema_extra={"oneOf": [{"required": ["change"]}, {"required": ["set_to"]}]}
+        json_schema_extra={
+            "allOf": [
+                {"not": {"required": ["change", "set_to"]}},
+                {"anyOf": [{"required": ["change"]}, {"required": ["set_to"]}]},
+            ]
+        }
     )
 
     # Each optional field may be left out, not null (as ProductPatchIn). `change` has no

@@ -3,28 +3,9 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import uuid
 
-from tests.stack import ROOT, new_account
-
-
-def run_cli(stack, *args: str) -> subprocess.CompletedProcess:
-    dynamodb = [] if stack.backend == "moto" else ["--dynamodb", stack.dynamodb_url]
-    return subprocess.run(
-        [sys.executable, "-m", "infra.cli", "--emulator", stack.emulator_url, *dynamodb, *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def cli(stack, *args: str) -> str:
-    result = run_cli(stack, *args)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+from tests.stack import cli, new_account, run_cli
 
 
 def test_create_admin_then_log_in(stack, http):

@@ -153,3 +153,24 @@ def test_a_sale_between_the_read_and_the_write_wins(api, tokens, monkeypatch):
     reply = adjust(api, tokens["staff"], {"change": -2, "reason": "damaged"})
     assert reply.status == 201 and reply.json["stock"] == 2  # 10 - 3 - 3 - 2
     assert_ledger("A")
+
+
+def test_movements_written_before_the_audit_fields_read_null(api, tokens):
+    from chalicelib import clock
+    from chalicelib.inventory.ledger import ledger_key
+    from chalicelib.store.models import Movement, Product
+
+    add_product(api, tokens["admin"], "A", stock=0)
+    product = Product.get("A")
+    old = Movement(  # as the code before the audit fields wrote it
+        ledger=ledger_key("A", product.incarnation),
+        id=clock.new_id(),
+        at=clock.iso(),
+        kind="purchase",
+        quantity_change=0,
+        reference="01J9ZQ4W8X6KDM3T5VBN7R2C0E",
+    )
+    old.save()
+    latest = api.call("GET", "/products/A/movements", token=tokens["admin"]).json["items"][0]
+    assert latest["reference"] == old.reference
+    assert (latest["actor"], latest["reason"], latest["note"]) == (None, None, None)
