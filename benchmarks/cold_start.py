@@ -69,8 +69,7 @@ from chalicelib.store import db
 from chalicelib.inventory import products
 from chalicelib.auth import users
 db.create_tables()
-products.create_product(actor=None, sku=sys.argv[1], name="Cold", description="", price=Decimal("9.99"),
-                        stock=10, low_stock_threshold=1)
+products.create_product(None, sys.argv[1], "Cold", "", Decimal("9.99"), 10, 1)
 users.create_user("cold@example.com", "password123", "Cold", "customer")
 print(json.dumps({"token": users.login("cold@example.com", "password123").access_token}))
 """
