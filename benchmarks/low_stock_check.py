@@ -15,36 +15,12 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.in_process import use_moto  # noqa: E402 (after the path is set)
+from benchmarks.in_process import Meter, use_moto  # noqa: E402 (after the path is set)
 
 use_moto("bench-", ALERT_RECIPIENTS="ops@example.com")
-
-
-class Meter:
-    """Items DynamoDB returned (Query/Scan ScannedCount, GetItem hits) to the shared client."""
-
-    def __init__(self, client: Any) -> None:
-        self.events = client.meta.events
-        self.items = 0
-        self.requests = 0
-
-    def after(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
-        self.requests += 1
-        if model.name in ("Query", "Scan"):
-            self.items += parsed.get("ScannedCount", parsed.get("Count", 0))
-        elif model.name == "GetItem" and parsed.get("Item"):
-            self.items += 1
-
-    def __enter__(self) -> Meter:
-        self.events.register("after-call.dynamodb", self.after)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.events.unregister("after-call.dynamodb", self.after)
 
 
 def measure(size: int, low: int) -> list[tuple[str, float, int, int]]:

@@ -8,7 +8,9 @@ the floor the data model allows, (c) orders per second at 1/4/16 clients beside 
 GET /products/{sku} (benchmarks/orders_per_second.py, the orders engineer's), (d) the low-stock
 check against the catalog size beside a full Scan (benchmarks/low_stock_check.py, the alerts
 engineer's), (e) a login's and a reset request's cost beside the former scrypt check
-(benchmarks/login_cost.py). A benchmark whose script is missing gets a section saying so (the
+(benchmarks/login_cost.py), (f) catalog pages (sku and name order, search, stock filter) against
+the catalog size beside the full Scan that finds the same products (benchmarks/catalog_pages.py,
+on DynamoDB Local). A benchmark whose script is missing gets a section saying so (the
 hook is here: BENCHMARKS below), and one that fails gets its error: `make bench` still writes the
 file, and exits non-zero.
 """
@@ -113,6 +115,21 @@ BENCHMARKS = [
         True,
         "moto in process, production hashing settings; baseline: the password check at "
         "main's former setting (scrypt N=2^14, r=8, p=1), measured in the same run.",
+    ),
+    Benchmark(
+        "f",
+        "Catalog pages against catalog size",
+        "catalog_pages.py",
+        [],
+        ["--sizes", "1000", "10000", "--runs", "3"],
+        True,
+        "DynamoDB Local in memory (real indexes and ScannedCount; needs Java), "
+        "`catalog.list_products` in process: the first page (20) of each query shape of "
+        "GET /products at 1,000, 10,000 and 50,000 products, each size holding the same 40 "
+        "low and 20 'Zircon' products; baseline in the same run: the full Scan of the "
+        "products table, with the page's filter, that finds the same products without the "
+        "catalog indexes (GET /products was one Scan page, in no order).",
+        timeout=900,
     ),
 ]
 
