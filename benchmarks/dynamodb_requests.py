@@ -64,8 +64,7 @@ FLOORS = {
     "DELETE /purchase-orders/{id}": (2, "read the purchase, one transaction"),
     "POST /sales-orders/{id}/returns": (
         2,
-        "read the order, then its products and the marker, one transaction (floor: the order "
-        "and the marker in one batch, if the products' reads were not needed)",
+        "read the order, its products and the marker (one BatchGetItem), one transaction",
     ),
     "POST /notifications/check (5 low)": (
         16,

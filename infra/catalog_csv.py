@@ -289,8 +289,7 @@ def apply_row(actor_id: str, wanted: Any, given: set[str]) -> tuple[str, str]:
         return "updated", ", ".join(fields)
     # One write: the fields and the counted stock, if the stock is still the one read.
     count = Adjustment(AdjustmentReason.COUNT, set_to=counted, expected_stock=stock)
-    no_key = idempotency.intent(actor_id, f"products/{wanted.sku}", None, {})
-    adjustments.adjust(actor_id, wanted.sku, count, no_key, fields)
+    adjustments.adjust(actor_id, wanted.sku, count, idempotency.NO_KEY, fields)
     return "updated", ", ".join([*fields, f"stock {stock} -> {counted}"])
 
 

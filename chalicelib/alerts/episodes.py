@@ -96,6 +96,15 @@ def close_episode(sku: str) -> bool:
     return not uow.commit()
 
 
+def after_write(before: Product, after: Product) -> None:
+    """After a write whose result is known (an edit, a set stock): open or close the episode it
+    started or ended."""
+    if is_low(before.stock, before.low_stock_threshold) or is_low(
+        after.stock, after.low_stock_threshold
+    ):
+        sync(after)
+
+
 def sync(product: Product) -> None:
     """After a write whose result is known: open or close the product's episode as needed."""
     if is_low(product.stock, product.low_stock_threshold):

@@ -119,7 +119,8 @@ def cancel_order(call: Call) -> None:
     status=201,
     idempotent=True,
     errors=(404, 409, 422),
-    summary="Record units brought back: restocked or written off, line by line",
+    summary="Record units brought back (any order, admin and staff): restocked or written off, "
+    "line by line",
 )
 def record_return(call: Call) -> tuple[SalesOrderOut, int]:
     result = returns.record_return(call.me, call.params["id"], call.body, call.wanted)

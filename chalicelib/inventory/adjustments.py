@@ -1,10 +1,15 @@
 """Adjustments: a counted or corrected stock level, with its reason, note and actor.
 
 One BatchGetItem (the product and the Idempotency-Key marker) and one TransactWriteItems: the
-product's stock under the condition that it is still what was read, the `adjustment` movement
-and the marker. A sale landing in between makes the write fail and the adjustment read again:
-with `expected_stock` it then answers 409 `stock_changed`, without it it applies to the new
-stock. It never overwrites a sale.
+product's stock, the `adjustment` movement and the marker.
+
+- A `change` without `expected_stock` is an `ADD` (`stock.StockChanges`, as a sale or a
+  purchase): it applies to whatever the stock is when it commits, and a removal is conditional
+  on `stock >= units`.
+- A `set_to`, an `expected_stock`, or catalog fields sent with it (PUT and PATCH) write under
+  the condition that the stock (and threshold) is still what was read. A sale landing in between
+  makes the write fail and the adjustment read again: with `expected_stock` it then answers 409
+  `stock_changed`, a `set_to` counts from the new stock. It never overwrites a sale.
 """
 
 from __future__ import annotations
@@ -17,11 +22,11 @@ from chalicelib.alerts import episodes
 from chalicelib.errors import InsufficientStock, NotFound, StockChanged, ValidationFailed
 from chalicelib.inventory import catalog, idempotency, ledger
 from chalicelib.inventory.idempotency import Created, Intent
+from chalicelib.inventory.stock import StockChanges
+from chalicelib.schemas import MAX_STOCK
 from chalicelib.store.models import Product
-from chalicelib.store.transact import Failures, Reads, UnitOfWork, read_batch
+from chalicelib.store.transact import Reads, UnitOfWork, read_batch
 from chalicelib.vocabulary import AdjustmentReason, MovementKind
-
-MAX_STOCK = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ def adjust(
     """Apply `adjustment` (and any catalog `fields` with it, for PUT and PATCH) in one write."""
     fields = fields or {}
     cause = ledger.Cause(actor, str(adjustment.reason), adjustment.note)
+    relative = adjustment.change is not None and adjustment.expected_stock is None and not fields
 
     def read_for(marker_key: str | None) -> Reads:
         return read_batch([sku], marker_key=marker_key)
@@ -54,44 +60,9 @@ def adjust(
         if before is None:
             raise NotFound("No product has this sku")
         stock = _target(before, adjustment)
-        threshold = fields.get("low_stock_threshold", before.low_stock_threshold)
-        now = clock.iso()
-        actions = catalog.field_actions(sku, fields, now) + [
-            Product.stock.set(stock),
-            Product.headroom.set(stock - threshold),
-        ]
-        # Optimistic: it applies to the stock and threshold read (headroom is computed from
-        # both), or it is read again.
-        uow.update(
-            before,
-            actions,
-            condition=(Product.stock == before.stock)
-            & (Product.low_stock_threshold == before.low_stock_threshold)
-            & (Product.incarnation == before.incarnation),
-        )
-        ledger.add_movement(
-            uow,
-            sku,
-            before.incarnation,
-            MovementKind.ADJUSTMENT,
-            stock - int(before.stock),
-            None,
-            cause,
-            movement_id=change_id,
-        )
-        # The write applies to exactly what was read: the result is known without a read.
-        after = Product(
-            **{
-                **before.attribute_values,
-                **fields,
-                **catalog.keys(sku, fields.get("name", before.name)),
-                "stock": stock,
-                "headroom": stock - threshold,
-                "updated_at": now,
-            }
-        )
-        uow.after_commit(lambda: after_write(before, after))
-        return after, _read_again
+        if relative:
+            return _add(uow, before, stock, cause)
+        return _set(uow, before, stock, fields, cause, change_id)
 
     def answer() -> Product:
         return catalog.get_product(sku)
@@ -99,12 +70,75 @@ def adjust(
     return idempotency.change_once(wanted, read_for, write, answer)
 
 
-def _read_again(failed: Failures) -> None:
-    """The product changed since it was read (or was deleted): read it again."""
+def _add(uow: UnitOfWork, before: Product, stock: int, cause: ledger.Cause) -> tuple[Product, Any]:
+    """Units in or out as an `ADD`; the answer is the product as read, plus the change."""
+    change = stock - int(before.stock)
+    changes = StockChanges(uow, None, cause, alert=False)
+    after = _after(before, {}, stock)
+    if change < 0:
+        changes.take(before, -change, MovementKind.ADJUSTMENT)
+        if episodes.is_low(stock, before.low_stock_threshold):
+            uow.after_commit(lambda: episodes.after_write(before, after))
+    else:  # give() resolves the episode of a product it takes out of low stock
+        changes.give(before, change, MovementKind.ADJUSTMENT)
+    return after, changes.raise_for
+
+
+def _set(
+    uow: UnitOfWork,
+    before: Product,
+    stock: int,
+    fields: dict[str, Any],
+    cause: ledger.Cause,
+    change_id: str,
+) -> tuple[Product, Any]:
+    """The stock (and fields) set under the condition that the product is as read."""
+    threshold = fields.get("low_stock_threshold", before.low_stock_threshold)
+    after = _after(before, fields, stock)
+    actions = catalog.field_actions(before.sku, fields, after.updated_at) + [
+        Product.stock.set(stock),
+        Product.headroom.set(stock - threshold),
+    ]
+    # headroom is computed from the stock and the threshold read: both must be unchanged.
+    uow.update(
+        before,
+        actions,
+        condition=(Product.stock == before.stock)
+        & (Product.low_stock_threshold == before.low_stock_threshold)
+        & (Product.incarnation == before.incarnation),
+    )
+    ledger.add_movement(
+        uow,
+        before.sku,
+        before.incarnation,
+        MovementKind.ADJUSTMENT,
+        stock - int(before.stock),
+        None,
+        cause,
+        movement_id=change_id,
+    )
+    uow.after_commit(lambda: episodes.after_write(before, after))
+    return after, idempotency.read_again  # changed since the read: read again
+
+
+def _after(before: Product, fields: dict[str, Any], stock: int) -> Product:
+    """The product once this write applied to it as read (known without reading it back)."""
+    threshold = fields.get("low_stock_threshold", before.low_stock_threshold)
+    return Product(
+        **{
+            **before.attribute_values,
+            **fields,
+            **catalog.keys(before.sku, fields.get("name", before.name)),
+            "stock": stock,
+            "headroom": stock - threshold,
+            "updated_at": clock.iso(),
+        }
+    )
 
 
 def _target(product: Product, adjustment: Adjustment) -> int:
-    """The stock this adjustment sets, or 409 when the product is not as the client saw it."""
+    """The stock this adjustment makes: 409 when the product is not as the client saw it or
+    would go below 0, 400 above the stock limit."""
     stock = int(product.stock)
     expected = adjustment.expected_stock
     if expected is not None and expected != stock:
@@ -122,10 +156,3 @@ def _target(product: Product, adjustment: Adjustment) -> int:
             details=[{"field": "change", "message": f"stock would exceed {MAX_STOCK}"}]
         )
     return target
-
-
-def after_write(before: Product, after: Product) -> None:
-    """Open or close the low-stock episode a write whose result is known made or ended."""
-    was_low = episodes.is_low(before.stock, before.low_stock_threshold)
-    if was_low or episodes.is_low(after.stock, after.low_stock_threshold):
-        episodes.sync(after)

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.alerts import episodes
 from chalicelib.errors import NotFound
 from chalicelib.settings import get_settings
 from chalicelib.store.models import EVERY, Product
@@ -84,12 +85,28 @@ class Entry:
         return self.sku if sort == CatalogSort.SKU else self.name_key
 
     def matches(self, q: str) -> bool:
-        folded = fold(q)
-        return fold(self.sku).startswith(folded) or self.name_key.split(SEP)[0].startswith(folded)
+        # The name is what comes before the last separator (a sku never holds one).
+        name = self.name_key.rsplit(SEP, 1)[0]
+        return fold(self.sku).startswith(fold(q)) or name.startswith(fold(q))
 
 
 def _entry(item: Any) -> Entry:
-    return Entry(item.sku, item.name_key or "")
+    name_key = item.name_key
+    if name_key is None and getattr(item, "name", None) is not None:
+        name_key = keys(item.sku, item.name)["name_key"]  # a product `migrate` has not reached
+    return Entry(item.sku, name_key or "")
+
+
+def still_matches(product: Product, query: CatalogQuery) -> bool:
+    """The product as read matches the query (the indexes are eventually consistent: an entry
+    may be older than a rename or a stock change)."""
+    if query.q is not None and not _entry(product).matches(query.q):
+        return False
+    if query.stock == StockFilter.LOW:
+        return episodes.is_low(product.stock, product.low_stock_threshold)
+    if query.stock == StockFilter.OUT:
+        return bool(product.stock == 0)
+    return True
 
 
 def list_products(query: CatalogQuery, limit: int, after: str | None) -> Page[Product]:
@@ -105,8 +122,12 @@ def list_products(query: CatalogQuery, limit: int, after: str | None) -> Page[Pr
         )[: limit + 1]
     shown = found[:limit]
     products = read_batch([entry.sku for entry in shown]).products
-    # An entry whose product was deleted meanwhile is left out (a page may then be shorter).
-    items = [products[entry.sku] for entry in shown if entry.sku in products]
+    # An entry whose product was deleted or no longer matches is left out (a shorter page).
+    items = [
+        products[entry.sku]
+        for entry in shown
+        if entry.sku in products and still_matches(products[entry.sku], query)
+    ]
     return Page(items, shown[-1].key(query.sort) if len(found) > limit else None)
 
 

@@ -1,6 +1,7 @@
-"""Idempotent creates: `create_once`, and the Idempotency-Key markers it writes.
+"""Idempotent writes: `create_once` (an order, a purchase), `change_once` (an adjustment, a
+return), and the Idempotency-Key markers they write.
 
-A marker (one per caller, resource and key) remembers which id the key created and a hash of the
+A marker (one per caller, resource and key) remembers which id the key made and a hash of the
 request body. It is read in the same BatchGetItem as the rest of the request and put, in the
 creating transaction, with `attribute_not_exists(key) OR expires_at < now`, so of two concurrent
 duplicates exactly one transaction succeeds.
@@ -38,6 +39,10 @@ class Intent:
 
     marker_key: str | None
     body_hash: str
+
+
+# A write without an Idempotency-Key (PATCH of stock, the CSV import): no marker.
+NO_KEY = Intent(None, "")
 
 
 def validate_key(raw: str | None) -> str | None:
@@ -240,17 +245,17 @@ def change_once(
 ) -> Created[R]:
     """Change existing items (an adjustment, a return) at most once per Idempotency-Key.
 
-    The change's id (its movement's, its return's) is the one the marker remembers: a replay, or
-    an attempt that lost the race for its own key, answers `answer()` (the items as they are
-    now), "created" only if the id is this request's own.
+    Each attempt has its own change id (an adjustment's movement takes it, so the ledger stays in
+    time order), and the marker remembers the id of the attempt that committed: a replay, or an
+    attempt that lost the race for its own key, answers `answer()` (the items as they are now).
     """
-    change_id = clock.new_id()
 
     def attempt() -> Created[R]:
+        change_id = clock.new_id()
         reads = read_for(wanted.marker_key)
         replay = replayed_id(reads.marker, wanted)
         if replay is not None:
-            return Created(answer(), replay == change_id)
+            return Created(answer(), False)
         uow = UnitOfWork()
         marker = add_marker(uow, wanted, change_id) if wanted.marker_key else None
         result, sort = write(uow, reads, change_id)
@@ -263,3 +268,7 @@ def change_once(
         raise db.Contention()
 
     return db.with_retries(attempt, attempts=attempts)
+
+
+def read_again(failed: Failures) -> None:
+    """The sorting of a change whose every failed condition means "changed since the read"."""

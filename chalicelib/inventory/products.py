@@ -94,8 +94,7 @@ def update_product(actor: str, sku: str, changes: dict[str, Any]) -> Product:
     if stock is None:
         return _update_fields(sku, fields)
     correction = Adjustment(AdjustmentReason.CORRECTION, set_to=stock)
-    no_key = idempotency.intent(actor, f"products/{sku}", None, {})
-    return adjustments.adjust(actor, sku, correction, no_key, fields).item
+    return adjustments.adjust(actor, sku, correction, idempotency.NO_KEY, fields).item
 
 
 def _update_fields(sku: str, fields: dict[str, Any]) -> Product:
@@ -110,7 +109,7 @@ def _update_fields(sku: str, fields: dict[str, Any]) -> Product:
         if condition_failed(exc):
             raise NotFound("No product has this sku") from None
         raise
-    adjustments.after_write(before, product)
+    episodes.after_write(before, product)
     return product
 
 

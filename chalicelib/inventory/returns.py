@@ -1,7 +1,7 @@
 """Returns: units a customer brought back, restocked or written off, line by line.
 
-One read of the order and the Idempotency-Key marker, one of its products, and one
-TransactWriteItems: the order's lines with their new `returned` counts under the condition that
+One BatchGetItem (the order, its products named by the return, the Idempotency-Key marker) and
+one TransactWriteItems: the order's lines with their new `returned` counts under the condition that
 no other return or a cancellation landed since (its `revision`), each restocked line's stock with
 its `return_restocked` movement, each written-off line's `return_written_off` movement (0 units)
 and the marker. Two returns of one order at once: one commits, the other reads again and finds
@@ -12,33 +12,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.errors import DuplicateSku, ReturnExceedsOrder, UnknownSku
+from chalicelib.errors import NotFound, ReturnExceedsOrder, UnknownSku
 from chalicelib.inventory import idempotency, ledger
 from chalicelib.inventory.idempotency import Created, Intent
-from chalicelib.inventory.sales import MISSING, ORDERS, returned, unchanged
+from chalicelib.inventory.sales import MISSING, ORDERS, refuse_repeated_skus, returned, unchanged
 from chalicelib.inventory.stock import StockChanges
 from chalicelib.schemas.orders import ReturnIn
 from chalicelib.store.models import OrderLine, SalesOrder
-from chalicelib.store.transact import Failures, Reads, UnitOfWork, read_batch
+from chalicelib.store.transact import Reads, UnitOfWork, read_batch
 from chalicelib.vocabulary import RETURN_REASON, Caller, MovementKind
 
 
 def record_return(
     caller: Caller, order_id: str, body: ReturnIn, wanted: Intent
 ) -> Created[SalesOrder]:
+    refuse_repeated_skus(body.items)
     wanted_lines = {line.sku: line for line in body.items}
-    if len(wanted_lines) != len(body.items):
-        raise DuplicateSku(details=[{"field": "items", "message": "each sku may appear only once"}])
     cause = ledger.Cause(caller.id, RETURN_REASON, body.note)
 
     def read_for(marker_key: str | None) -> Reads:
-        order = ORDERS.live(order_id, MISSING)  # 404 when cancelled
-        reads = read_batch([line.sku for line in body.items], marker_key=marker_key)
-        reads.found[SalesOrder] = {order.id: order}
-        return reads
+        return read_batch(wanted_lines, marker_key=marker_key, also=(SalesOrder, order_id))
 
     def write(uow: UnitOfWork, reads: Reads, change_id: str) -> tuple[SalesOrder, Any]:
-        order = reads.of(SalesOrder)[order_id]
+        order = reads.of(SalesOrder).get(order_id)
+        if order is None or order.cancelled_at is not None:
+            raise NotFound(MISSING)
         lines = {line.sku: line for line in order.items}
         unknown = [sku for sku in wanted_lines if sku not in lines]
         if unknown:
@@ -82,16 +80,13 @@ def record_return(
                 )
         after = SalesOrder(**{**order.attribute_values, "items": items})
         after.revision = int(order.revision or 0) + 1
-        return after, _read_again
+        # A failed condition: another return or a cancellation landed, or a product changed.
+        return after, idempotency.read_again
 
     def answer() -> SalesOrder:
         return ORDERS.live(order_id, MISSING)
 
     return idempotency.change_once(wanted, read_for, write, answer)
-
-
-def _read_again(failed: Failures) -> None:
-    """Another return or a cancellation landed, or a product changed: read again."""
 
 
 def _with_returned(line: OrderLine, wanted: dict[str, Any]) -> OrderLine:

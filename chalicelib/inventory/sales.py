@@ -8,6 +8,7 @@ and `stock.StockChanges`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -39,21 +40,26 @@ ORDERS = Undoable(
 MISSING = "No order has this id"
 
 
-def create_order(caller: Caller, body: SalesOrderIn, wanted: Intent) -> Created[SalesOrder]:
-    """Sell every line or none, at the catalog's prices."""
+def refuse_repeated_skus(lines: Iterable[Any]) -> None:
+    """400 duplicate_sku when a sku is on two lines of a request (an order, a return)."""
     seen: set[str] = set()
-    for index, line in enumerate(body.items):
+    for index, line in enumerate(lines):
         if line.sku in seen:
             raise DuplicateSku(
                 details=[
                     {
                         "field": f"items.{index}.sku",
                         "sku": line.sku,
-                        "message": "this sku is already on the order",
+                        "message": "this sku is already on another line",
                     }
                 ]
             )
         seen.add(line.sku)
+
+
+def create_order(caller: Caller, body: SalesOrderIn, wanted: Intent) -> Created[SalesOrder]:
+    """Sell every line or none, at the catalog's prices."""
+    refuse_repeated_skus(body.items)
     customer_id = body.customer_id or caller.id
     if caller.role == Role.CUSTOMER and customer_id != caller.id:
         raise Forbidden("A customer may only order for themselves")

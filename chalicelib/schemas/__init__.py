@@ -289,7 +289,7 @@ class TokensOut(Response):
 ProductName = Annotated[StrictStr, Field(min_length=1, max_length=200, examples=["Anvil"])]
 Description = Annotated[StrictStr, Field(max_length=2000, examples=["Forged steel, 50 kg"])]
 Stock = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK, examples=[10])]
-Threshold = Annotated[StrictInt, Field(ge=0, le=1_000_000_000, examples=[5])]
+Threshold = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK, examples=[5])]
 
 
 class ProductIn(Request):

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr
 
 from chalicelib.schemas import (
     ID_EXAMPLE,
+    MAX_STOCK,
     Amount,
     Money,
     PageQuery,
@@ -92,7 +93,8 @@ class SalesOrderOut(Response):
 
 class ReturnLineIn(Request):
     sku: Sku
-    quantity: Annotated[StrictInt, Field(ge=1, le=10_000, examples=[1])]
+    # No upper bound of its own: more than the line has left is a 409 (return_exceeds_order).
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_STOCK, examples=[1])]
     restock: Annotated[StrictBool, Field(examples=[True])]
 
 

@@ -134,13 +134,13 @@ def test_a_sale_between_the_read_and_the_write_wins(api, tokens, monkeypatch):
     sale. With expected_stock it is 409 and nothing moves; without, it applies to the new stock."""
     add_product(api, tokens["admin"], "A", stock=10)
     real_read = transact.read_batch
-    sales_left = [1]
+    sales_left, units = [1], [3]
 
     def read_then_sell(*args: Any, **kwargs: Any) -> Any:
         reads = real_read(*args, **kwargs)
         if sales_left[0]:
             sales_left[0] -= 1
-            assert order(api, tokens["customer"], [("A", 3)]).status == 201
+            assert order(api, tokens["customer"], [("A", units[0])]).status == 201
         return reads
 
     monkeypatch.setattr(adjustments, "read_batch", read_then_sell)
@@ -149,9 +149,47 @@ def test_a_sale_between_the_read_and_the_write_wins(api, tokens, monkeypatch):
     assert stale.json["details"] == [{"sku": "A", "expected": 10, "actual": 7}]
     assert stock("A") == 7 and [m.kind for m in movements("A")] == ["initial", "sale"]
 
-    sales_left[0] = 1
+    sales_left[0] = 1  # a relative change is an ADD: it applies to the stock it meets
     reply = adjust(api, tokens["staff"], {"change": -2, "reason": "damaged"})
-    assert reply.status == 201 and reply.json["stock"] == 2  # 10 - 3 - 3 - 2
+    assert reply.status == 201 and stock("A") == 2  # 10 - 3 - 3 - 2
+
+    sales_left[0], units[0] = 1, 1  # a count read 2, a sale took 1: the count is read again
+    reply = adjust(api, tokens["staff"], {"set_to": 6, "reason": "count"})
+    assert reply.status == 201 and reply.json["stock"] == 6 and stock("A") == 6
+    ledger_ = movements("A")
+    assert [m.kind for m in ledger_][-3:] == ["adjustment", "sale", "adjustment"]
+    assert int(ledger_[-1].quantity_change) == 6 - 1  # counted from the stock after the sale
+    assert [m.at for m in ledger_] == sorted(m.at for m in ledger_)  # ids follow time
+    assert_ledger("A")
+
+
+def test_a_change_may_not_pass_the_stock_limit(api, tokens):
+    add_product(api, tokens["admin"], "A", stock=10)
+    reply = adjust(api, tokens["staff"], {"change": 1_000_000_000, "reason": "found"})
+    assert reply.status == 400 and reply.json["code"] == "validation_error"
+    assert stock("A") == 10
+
+
+def test_a_relative_change_racing_sales_loses_nothing(api, tokens, atomic_moto):
+    from chalicelib.inventory import idempotency, sales
+    from chalicelib.inventory.adjustments import Adjustment
+    from chalicelib.schemas.orders import SalesOrderIn
+    from chalicelib.vocabulary import AdjustmentReason, Caller, Role
+    from tests.unit.helpers import run_together
+
+    add_product(api, tokens["admin"], "A", stock=30)
+    buyer = Caller(me(api, tokens["customer"]), Role.CUSTOMER)
+    one = SalesOrderIn.model_validate({"items": [{"sku": "A", "quantity": 1}]})
+
+    def sell() -> Any:
+        return sales.create_order(buyer, one, idempotency.NO_KEY)
+
+    def found() -> Any:
+        lost = Adjustment(AdjustmentReason.FOUND, change=2)
+        return adjustments.adjust("staff-user", "A", lost, idempotency.NO_KEY)
+
+    run_together(*([sell] * 6 + [found] * 6))
+    assert stock("A") == 30 - 6 + 12
     assert_ledger("A")
 
 

@@ -20,6 +20,8 @@ CATALOG = [
     ("CHISEL", "chisel", 5, 5),
     ("X-1", "ANVIL STAND", 4, 5),
     ("x-0", "anvil stand", 7, 1),
+    ("E-1", "Éclair", 2, 1),
+    ("e-2", "éclair", 0, 1),
 ]
 
 
@@ -137,8 +139,42 @@ def test_bad_parameters_are_400(api, tokens, shop, query):
     assert reply.status == 400 and reply.json["code"] == "validation_error"
 
 
-@pytest.mark.parametrize("q", ["%00", "a%00", "%C3%A9", "%F0%9F%94%A9", "%25", "ANVIL%20"])
+@pytest.mark.parametrize(
+    "q", ["%00", "a%00", "%C3%A9", "%C3%89CL", "%F0%9F%94%A9", "%25", "ANVIL%20", "e"]
+)
 def test_any_text_is_a_search(api, tokens, shop, q):
     from urllib.parse import unquote
 
     assert skus(api, tokens["customer"], f"q={q}") == expected(q=unquote(q))
+
+
+def test_a_page_leaves_out_what_its_index_entry_no_longer_shows(api, tokens, shop, monkeypatch):
+    """Index entries are eventually consistent: a product restocked or renamed since its entry
+    was read is checked again as read."""
+    from chalicelib.inventory import catalog
+
+    stale = [catalog.Entry("bolt-7", "anchor\0bolt-7"), catalog.Entry("Anv-9", "bellows\0Anv-9")]
+    monkeypatch.setattr(catalog, "_stock_entries", lambda stock: stale)
+    monkeypatch.setattr(catalog, "_matches", lambda q: stale)
+    assert skus(api, tokens["customer"], "stock=low") == []  # bolt-7 has 50, Anv-9 threshold 0
+    assert skus(api, tokens["customer"], "stock=out") == ["Anv-9"]
+    assert skus(api, tokens["customer"], "q=anc") == ["bolt-7"]
+    assert skus(api, tokens["customer"], "q=bel") == ["Anv-9"]
+
+
+def test_indexes_that_stock_changes_write_carry_no_description():
+    """The scale rule: a sale writes no catalog index, and a small entry into low_stock."""
+    from chalicelib.store.models import LOW_STOCK_FIELDS, Product
+
+    stock_fields = {"stock", "headroom", "updated_at"}
+    for index in (Product.by_sku, Product.by_name, Product.by_sku_key):
+        schema = index._get_schema()
+        keys = {k["AttributeName"] for k in schema["key_schema"]}
+        included = set(schema["projection"].get("NonKeyAttributes", []))
+        assert not (keys | included) & stock_fields, index.Meta.index_name
+        assert "description" not in keys | included
+    low = Product.low_stock._get_schema()["projection"]
+    assert low["ProjectionType"] == "INCLUDE" and set(low["NonKeyAttributes"]) == set(
+        LOW_STOCK_FIELDS
+    )
+    assert "description" not in LOW_STOCK_FIELDS and "price" not in LOW_STOCK_FIELDS

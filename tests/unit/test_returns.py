@@ -200,3 +200,33 @@ def test_returns_racing_a_cancellation_give_back_each_unit_once(
     assert stock("A") == 10
     assert_ledger("A")
     assert sum(int(m.quantity_change) for m in movements("A") if m.kind != "initial") == 0
+
+
+def test_a_replay_after_the_cancellation_is_404(api, tokens):
+    add_product(api, tokens["admin"], "A", stock=10)
+    sold = sell(api, tokens, [("A", 3)])
+    assert give_back(api, tokens["staff"], sold["id"], [("A", 1, True)], key="r").status == 201
+    assert api.call("DELETE", f"/sales-orders/{sold['id']}", token=tokens["admin"]).status == 204
+    replay = give_back(api, tokens["staff"], sold["id"], [("A", 1, True)], key="r")
+    assert replay.status == 404 and stock("A") == 10
+
+
+def test_more_than_any_line_has_is_409_not_400(api, tokens):
+    add_product(api, tokens["admin"], "A", stock=10)
+    sold = sell(api, tokens, [("A", 3)])
+    reply = give_back(api, tokens["staff"], sold["id"], [("A", 50_000, True)])
+    assert reply.status == 409 and reply.json["code"] == "return_exceeds_order"
+    assert reply.json["details"] == [{"sku": "A", "ordered": 3, "returned": 0, "requested": 50_000}]
+
+
+def test_a_line_whose_product_is_gone_is_counted_and_restocks_nothing(api, tokens):
+    add_product(api, tokens["admin"], "A", stock=10)
+    add_product(api, tokens["admin"], "B", stock=10)
+    sold = sell(api, tokens, [("A", 3), ("B", 2)])
+    assert api.call("DELETE", "/products/A", token=tokens["admin"]).status == 204
+    assert api.call("DELETE", "/products/B", token=tokens["admin"]).status == 204
+    add_product(api, tokens["admin"], "B", stock=1)  # a new B: not the one that was sold
+    reply = give_back(api, tokens["staff"], sold["id"], [("A", 3, True), ("B", 2, True)])
+    assert reply.status == 201 and reply.json["status"] == "returned"
+    assert stock("B") == 1 and [m.kind for m in movements("B")] == ["initial"]
+    assert_ledger("B")
