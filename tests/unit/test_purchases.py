@@ -213,18 +213,34 @@ def test_concurrent_duplicate_purchases_restock_once(api, tokens, atomic_moto):
 
 
 def test_concurrent_purchases_and_sales_keep_the_ledger(api, tokens, atomic_moto):
-    add_product(api, tokens["admin"], "A", stock=5)
+    # The domain functions on threads: the test client swaps os.environ per request, which
+    # threads would race on.
+    from chalicelib.errors import AppError
+    from chalicelib.inventory import idempotency, purchases, sales
+    from chalicelib.schemas.orders import PurchaseIn, SalesOrderIn
+    from chalicelib.vocabulary import Caller, Role
 
-    def work(i: int):
-        if i % 2:
-            return buy(api, tokens["staff"], quantity=2)
-        return order(api, tokens["customer"], [("A", 3)])
+    add_product(api, tokens["admin"], "A", stock=5)
+    staff = Caller(api.call("GET", "/auth/me", token=tokens["staff"]).json["id"], Role.STAFF)
+    buyer = Caller(api.call("GET", "/auth/me", token=tokens["customer"]).json["id"], Role.CUSTOMER)
+    restock = PurchaseIn.model_validate({"sku": "A", "quantity": 2, "supplier_name": "Acme"})
+    three = SalesOrderIn.model_validate({"items": [{"sku": "A", "quantity": 3}]})
+
+    def work(i: int) -> int:
+        try:
+            if i % 2:
+                purchases.create_purchase(staff, restock, idempotency.NO_KEY)
+            else:
+                sales.create_order(buyer, three, idempotency.NO_KEY)
+        except AppError as error:
+            return error.status
+        return 201
 
     with ThreadPoolExecutor(20) as pool:
-        replies = list(pool.map(work, range(20)))
-    bought = sum(2 for i, r in enumerate(replies) if i % 2 and r.status == 201)
-    sold = sum(3 for i, r in enumerate(replies) if not i % 2 and r.status == 201)
-    assert all(r.status in (201, 409) for r in replies)
+        statuses = list(pool.map(work, range(20)))
+    bought = sum(2 for i, status in enumerate(statuses) if i % 2 and status == 201)
+    sold = sum(3 for i, status in enumerate(statuses) if not i % 2 and status == 201)
+    assert set(statuses) <= {201, 409}, statuses
     assert bought == 20 and stock("A") == 5 + bought - sold >= 0
     assert_ledger("A")
 
