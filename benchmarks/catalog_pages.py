@@ -60,40 +60,26 @@ def name_of(i: int) -> str:
     return f"{word} {i}"
 
 
-def product_item(i: int, now: str) -> dict[str, Any]:
-    """Product i as `products._try_create` builds it (without its movement), serialized."""
-    from chalicelib import clock
-    from chalicelib.inventory import catalog
-    from chalicelib.inventory.products import alert_shard
-    from chalicelib.store.models import Product
+def product_item(i: int) -> dict[str, Any]:
+    """Product i as a create builds it (without its movement), serialized."""
+    from chalicelib.inventory.products import new_product
 
-    sku, name, stock = f"SKU-{i:06d}", name_of(i), stock_of(i)
-    keys: dict[str, Any] = catalog.keys(sku, name)
-    return Product(
-        sku=sku,
-        name=name,
-        description=f"{name}: AutoMart catalog part, sold by the unit; sizes and fits are on "
-        "the supplier's sheet.",
-        price=Decimal(f"{i % 500}.99"),
-        stock=stock,
-        low_stock_threshold=THRESHOLD,
-        headroom=stock - THRESHOLD,
-        alert_shard=alert_shard(sku),
-        incarnation=clock.new_id(),
-        created_at=now,
-        updated_at=now,
-        **keys,
-    ).serialize()
+    name = name_of(i)
+    description = (
+        f"{name}: AutoMart catalog part, sold by the unit; sizes and fits are on the "
+        "supplier's sheet."
+    )
+    price = Decimal(f"{i % 500}.99")
+    return new_product(f"SKU-{i:06d}", name, description, price, stock_of(i), THRESHOLD).serialize()
 
 
 def load(start: int, stop: int) -> None:
     """Products start..stop-1, 25 a BatchWriteItem, from LOAD_THREADS clients."""
-    from chalicelib import clock
     from chalicelib.store import db
     from chalicelib.store.models import Product
 
-    client, table, now = db.client(), Product.Meta.table_name, clock.iso()
-    items = [product_item(i, now) for i in range(start, stop)]
+    client, table = db.client(), Product.Meta.table_name
+    items = [product_item(i) for i in range(start, stop)]
 
     def send(chunk: list[dict[str, Any]]) -> None:
         request: dict[str, Any] = {table: [{"PutRequest": {"Item": item}} for item in chunk]}

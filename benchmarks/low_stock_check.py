@@ -26,9 +26,9 @@ use_moto("bench-", ALERT_RECIPIENTS="ops@example.com")
 def measure(size: int, low: int) -> list[tuple[str, float, int, int]]:
     from moto import mock_aws
 
-    from chalicelib import clock, mail
+    from chalicelib import mail
     from chalicelib.alerts.check import run_check
-    from chalicelib.inventory.products import alert_shard
+    from chalicelib.inventory.products import new_product
     from chalicelib.settings import reset_settings
     from chalicelib.store import db
     from chalicelib.store.models import Product
@@ -40,25 +40,11 @@ def measure(size: int, low: int) -> list[tuple[str, float, int, int]]:
         db.create_tables()
         mail.client().verify_email_identity(EmailAddress="alerts@example.com")
         every = size // low
-        now = clock.iso()
         with Product.batch_write() as batch:
             for i in range(size):
                 sku = f"SKU-{i:06d}"
                 stock = 0 if i % every == 0 and i // every < low else 100
-                batch.save(
-                    Product(
-                        sku=sku,
-                        name=f"Product {i}",
-                        price=Decimal("9.99"),
-                        stock=stock,
-                        low_stock_threshold=5,
-                        headroom=stock - 5,
-                        alert_shard=alert_shard(sku),
-                        incarnation=clock.new_id(),
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
+                batch.save(new_product(sku, f"Product {i}", "", Decimal("9.99"), stock, 5))
         rows = []
         for label in ("check (first: opens+emails)", "check (steady state)"):
             with Meter(db.client()) as meter:

@@ -102,11 +102,15 @@ def still_matches(product: Product, query: CatalogQuery) -> bool:
     may be older than a rename or a stock change)."""
     if query.q is not None and not _entry(product).matches(query.q):
         return False
-    if query.stock == StockFilter.LOW:
+    return query.stock is None or in_stock_filter(product, query.stock)
+
+
+def in_stock_filter(product: Product, stock: StockFilter) -> bool:
+    """low: available below the threshold; out: nothing available (a product or its
+    low_stock entry, which carries both)."""
+    if stock == StockFilter.LOW:
         return episodes.is_low(product.stock, product.low_stock_threshold)
-    if query.stock == StockFilter.OUT:
-        return bool(product.stock == 0)
-    return True
+    return bool(product.stock == 0)
 
 
 def list_products(query: CatalogQuery, limit: int, after: str | None) -> Page[Product]:
@@ -161,6 +165,6 @@ def _stock_entries(stock: StockFilter) -> list[Entry]:
     found = []
     for shard in range(get_settings().low_stock_shards):
         for item in Product.low_stock.query(shard, condition):
-            if stock == StockFilter.LOW or int(item.stock) == 0:
+            if in_stock_filter(item, stock):  # `out`: the key condition also read the low
                 found.append(_entry(item))
     return found

@@ -28,6 +28,33 @@ def alert_shard(sku: str) -> int:
     return zlib.crc32(sku.encode()) % get_settings().low_stock_shards
 
 
+def new_product(
+    sku: str,
+    name: str,
+    description: str,
+    price: Decimal,
+    stock: int,
+    low_stock_threshold: int,
+) -> Product:
+    """A new product item with every attribute derived from its fields: headroom, shard, a
+    fresh incarnation, timestamps and the catalog keys (what a create writes, and a bulk load)."""
+    now = clock.iso()
+    return Product(
+        sku=sku,
+        name=name,
+        description=description,
+        price=price,
+        stock=stock,
+        low_stock_threshold=low_stock_threshold,
+        headroom=stock - low_stock_threshold,
+        alert_shard=alert_shard(sku),
+        incarnation=clock.new_id(),
+        created_at=now,
+        updated_at=now,
+        **catalog.keys(sku, name),
+    )
+
+
 def create_product(
     actor: str | None,
     sku: str,
@@ -37,54 +64,38 @@ def create_product(
     stock: int,
     low_stock_threshold: int,
 ) -> Product:
+    product = new_product(sku, name, description, price, stock, low_stock_threshold)
     # Tried again once, after closing the episode a deleted namesake left open.
     for attempt in range(2):
-        product = _try_create(actor, sku, name, description, price, stock, low_stock_threshold)
-        if product is not None:
+        if _try_create(actor, product):
             return product
         if attempt == 0:
             episodes.close_episode(sku)
     raise Busy()  # the namesake's episode is still open
 
 
-def _try_create(
-    actor: str | None,
-    sku: str,
-    name: str,
-    description: str,
-    price: Decimal,
-    stock: int,
-    low_stock_threshold: int,
-) -> Product | None:
-    """The product, or None if an old episode of a deleted namesake is still open."""
-    now = clock.iso()
-    incarnation = clock.new_id()
-    product = Product(
-        sku=sku,
-        name=name,
-        description=description,
-        price=price,
-        stock=stock,
-        low_stock_threshold=low_stock_threshold,
-        headroom=stock - low_stock_threshold,
-        alert_shard=alert_shard(sku),
-        incarnation=incarnation,
-        created_at=now,
-        updated_at=now,
-        **catalog.keys(sku, name),
-    )
+def _try_create(actor: str | None, product: Product) -> bool:
+    """Write it with its initial movement; False if an old episode of a deleted namesake is
+    still open."""
+    stock, threshold = int(product.stock), int(product.low_stock_threshold)
     uow = UnitOfWork()
-    mine = uow.put(product, condition=Product.sku.does_not_exist(), name=sku)
+    mine = uow.put(product, condition=Product.sku.does_not_exist(), name=product.sku)
     ledger.add_movement(
-        uow, sku, incarnation, MovementKind.INITIAL, stock, None, ledger.Cause(actor)
+        uow,
+        product.sku,
+        product.incarnation,
+        MovementKind.INITIAL,
+        stock,
+        None,
+        ledger.Cause(actor),
     )
-    if episodes.is_low(stock, low_stock_threshold):
-        episodes.add_open_ops(uow, product, stock, low_stock_threshold)
+    if episodes.is_low(stock, threshold):
+        episodes.add_open_ops(uow, product, stock, threshold)
         uow.after_commit(episodes.count_opened)
     failed = uow.commit()
     if mine in failed:
         raise SkuExists()
-    return None if failed else product
+    return not failed
 
 
 def update_product(actor: str, sku: str, changes: dict[str, Any]) -> Product:

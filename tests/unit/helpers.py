@@ -12,9 +12,8 @@ from chalice.test import Client
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
-from chalicelib import clock
 from chalicelib.auth import users
-from chalicelib.inventory import catalog, ledger, products
+from chalicelib.inventory import ledger, products
 from chalicelib.settings import get_settings
 from chalicelib.store.models import Movement, Product
 from tests.stack import JsonClient, Reply
@@ -141,21 +140,7 @@ def all_items(api: Any, path: str, token: str, limit: int = 2) -> list[dict]:
 
 def raw_product(sku: str, stock: int, threshold: int = 5) -> Product:
     """A product as a bulk import writes it: no ledger, no episode opened."""
-    now = clock.iso()
-    name = f"Name of {sku}"
-    return Product(
-        sku=sku,
-        name=name,
-        price=Decimal("1.00"),
-        stock=stock,
-        low_stock_threshold=threshold,
-        headroom=stock - threshold,
-        alert_shard=products.alert_shard(sku),
-        incarnation=clock.new_id(),
-        created_at=now,
-        updated_at=now,
-        **catalog.keys(sku, name),
-    )
+    return products.new_product(sku, f"Name of {sku}", "", Decimal("1.00"), stock, threshold)
 
 
 def run_together(*jobs: Callable[[], Any]) -> list[Any]:

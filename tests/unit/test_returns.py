@@ -85,6 +85,7 @@ def test_refusals_change_nothing(api, tokens):
     assert missing.status == 404
     for body in (
         {"items": []},
+        {"items": [{"sku": f"S{i}", "quantity": 1, "restock": True} for i in range(26)]},
         {"items": [{"sku": "A", "quantity": 0, "restock": True}]},
         {"items": [{"sku": "A", "quantity": 1}]},
         {"items": [{"sku": "A", "quantity": 1, "restock": "yes"}]},
