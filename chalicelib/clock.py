@@ -21,3 +21,14 @@ def new_id() -> str:
     from ulid import ULID
 
     return str(ULID())
+
+
+def first_id_at(epoch: float) -> str:
+    """The smallest id of that moment (in whole milliseconds: a date's midnight): every id made
+    at or after it sorts at or after this one (a ULID is its millisecond timestamp, then 80
+    random bits: here all zero). Rounded, so that float noise (x.123 * 1000 = x122.999...) does
+    not move it a millisecond back."""
+    from ulid import ULID
+
+    milliseconds = max(0, round(epoch * 1000))
+    return str(ULID.from_bytes(milliseconds.to_bytes(6, "big") + bytes(10)))

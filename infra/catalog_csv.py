@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from chalicelib import clock
 from chalicelib.store import db
 
 PRODUCT_COLUMNS = ("sku", "name", "description", "price", "stock", "low_stock_threshold")
@@ -98,21 +99,12 @@ def since_date(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
 
 
-def first_id_at(moment: datetime) -> str:
-    """The smallest ULID of `moment`: every id made at or after it sorts at or after this one
-    (a ULID is its millisecond timestamp, then 80 random bits: here all zero)."""
-    from ulid import ULID
-
-    milliseconds = max(0, int(moment.timestamp() * 1000))
-    return str(ULID.from_bytes(milliseconds.to_bytes(6, "big") + bytes(10)))
-
-
 def export_movements(args: argparse.Namespace) -> None:
     from chalicelib.inventory.ledger import ledger_key
     from chalicelib.store.models import Movement
 
     db.bind()
-    lowest = first_id_at(args.since)
+    lowest = clock.first_id_at(args.since.timestamp())
     count = 0
     with csv_output(args.output) as out:
         writer = csv.writer(out)
