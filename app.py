@@ -3,13 +3,31 @@
 from chalice import Chalice, Rate
 
 from chalicelib.alerts.check import run_check
-from chalicelib.api import auth, browsers, meta, notifications, products, purchases, sales
+from chalicelib.api import (
+    auth,
+    browsers,
+    holds,
+    meta,
+    notifications,
+    products,
+    purchases,
+    sales,
+)
 from chalicelib.api.routing import ROUTES, guard
+from chalicelib.inventory.holds import release_expired
 from chalicelib.store import db
 
 app = Chalice(app_name="automart")
 app.register_blueprint(guard)
-for resource in (meta.api, auth.api, products.api, notifications.api, sales.api, purchases.api):
+for resource in (
+    meta.api,
+    auth.api,
+    products.api,
+    notifications.api,
+    sales.api,
+    holds.api,
+    purchases.api,
+):
     app.register_blueprint(resource.blueprint)
 # After the resources: the preflight views are built from the routes they declared.
 app.register_blueprint(browsers.preflight(ROUTES))
@@ -26,3 +44,14 @@ LOW_STOCK_CHECK_RATE = Rate(5, unit=Rate.MINUTES)
 def check_low_stock(event: object) -> dict:
     db.bind()
     return run_check()
+
+
+# Expired holds give their units back within a minute (DynamoDB's TTL would take days, and would
+# only delete them). The sweep stops starting batches after SWEEP_SECONDS; the next run goes on.
+EXPIRED_HOLDS_RATE = Rate(1, unit=Rate.MINUTES)
+
+
+@app.schedule(EXPIRED_HOLDS_RATE, name="release_expired_holds")
+def release_expired_holds(event: object) -> dict:
+    db.bind()
+    return {"released": release_expired()}

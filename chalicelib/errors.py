@@ -75,6 +75,10 @@ ReturnExceedsOrder = _error(
     "return_exceeds_order",
     "More units than the order has left to return",
 )
+HoldNotActive = _error(
+    "HoldNotActive", 409, "hold_not_active", "This hold was already converted or released"
+)
+HoldExpired = _error("HoldExpired", 409, "hold_expired", "This hold has expired")
 UnknownSku = _error("UnknownSku", 422, "unknown_sku", "Unknown sku")
 UnknownCustomer = _error("UnknownCustomer", 422, "unknown_customer", "No user has this id")
 TooManyAttempts = _error(

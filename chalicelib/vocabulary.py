@@ -46,6 +46,13 @@ class OrderStatus(StrEnum):
     RETURNED = "returned"
 
 
+class HoldStatus(StrEnum):
+    ACTIVE = "active"
+    CONVERTED = "converted"  # an order was made from it
+    RELEASED = "released"  # by DELETE, or by the sweep after it expired
+    EXPIRED = "expired"  # read only: active and past expires_at, its units not yet released
+
+
 class CatalogSort(StrEnum):
     SKU = "sku"
     NAME = "name"

@@ -98,12 +98,13 @@ def recipients() -> tuple[str, ...]:
 def _rows(
     notifications: Iterable[Notification], current: dict[str, Product]
 ) -> list[tuple[str, str, int, int, str]]:
-    """(sku, name, stock, threshold, status): the stock seen by this check when it has it."""
+    """(sku, name, stock, threshold, status): the units available as this check saw them
+    when it has them (the stock, when none are held)."""
     rows = []
     for n in notifications:
         product = current.get(n.sku)
         stock, threshold = (
-            (product.stock, product.low_stock_threshold) if product else (n.stock, n.threshold)
+            (product.available, product.low_stock_threshold) if product else (n.stock, n.threshold)
         )
         rows.append((n.sku, n.product_name, int(stock), int(threshold), n.status))
     return sorted(rows)

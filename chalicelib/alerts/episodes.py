@@ -18,18 +18,20 @@ from chalicelib.store.transact import Slot, UnitOfWork
 from chalicelib.vocabulary import NotificationStatus
 
 
-def is_low(stock: float, threshold: float) -> bool:
-    return stock < threshold
+def is_low(available: float, threshold: float) -> bool:
+    """Low: fewer units available (stock - held) than the threshold."""
+    return available < threshold
 
 
-def new_notification(product: Product, stock: int, threshold: int) -> Notification:
+def new_notification(product: Product, available: int, threshold: int) -> Notification:
+    # `stock` is what the episode is about: the units available (the stock, when none are held).
     return Notification(
         id=clock.new_id(),
         sku=product.sku,
         product_name=product.name,
-        message=f"{product.name} ({product.sku}) is low on stock: {stock} left, "
+        message=f"{product.name} ({product.sku}) is low on stock: {available} available, "
         f"threshold {threshold}",
-        stock=stock,
+        stock=available,
         threshold=threshold,
         status=str(NotificationStatus.OPEN),
         created_at=clock.iso(),
@@ -43,9 +45,9 @@ def count_opened(episodes: int = 1) -> None:
     observability.metric("LowStockAlerts", episodes)
 
 
-def add_open_ops(uow: UnitOfWork, product: Product, stock: int, threshold: int) -> list[Slot]:
+def add_open_ops(uow: UnitOfWork, product: Product, available: int, threshold: int) -> list[Slot]:
     """Add the episode's writes to a unit of work that makes `product` low; their slots."""
-    notification = new_notification(product, stock, threshold)
+    notification = new_notification(product, available, threshold)
     return [
         uow.put(
             AlertState(sku=product.sku, notification_id=notification.id),
@@ -64,7 +66,7 @@ def open_episode(product: Product) -> bool:
         product.sku,
         condition=(Product.headroom < 0) & (Product.incarnation == product.incarnation),
     )
-    add_open_ops(uow, product, int(product.stock), int(product.low_stock_threshold))
+    add_open_ops(uow, product, product.available, int(product.low_stock_threshold))
     uow.after_commit(count_opened)
     return not uow.commit()
 
@@ -99,15 +101,15 @@ def close_episode(sku: str) -> bool:
 def after_write(before: Product, after: Product) -> None:
     """After a write whose result is known (an edit, a set stock): open or close the episode it
     started or ended."""
-    if is_low(before.stock, before.low_stock_threshold) or is_low(
-        after.stock, after.low_stock_threshold
+    if is_low(before.available, before.low_stock_threshold) or is_low(
+        after.available, after.low_stock_threshold
     ):
         sync(after)
 
 
 def sync(product: Product) -> None:
     """After a write whose result is known: open or close the product's episode as needed."""
-    if is_low(product.stock, product.low_stock_threshold):
+    if is_low(product.available, product.low_stock_threshold):
         open_episode(product)
     else:
         close_episode(product.sku)

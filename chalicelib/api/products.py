@@ -31,8 +31,8 @@ def product_out(p: Product) -> ProductOut:
         description=p.description,
         price=p.price,
         stock=int(p.stock),
-        held=0,  # holds come with their own issue: until then nothing is held
-        available=int(p.stock),
+        held=int(p.held),
+        available=p.available,
         low_stock_threshold=int(p.low_stock_threshold),
         stock_shards=1,
         created_at=p.created_at,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chalicelib.api.pagination import decode_cursor, page_out
 from chalicelib.api.routing import ADMIN, ADMIN_STAFF, ANY_ROLE, Call, Resource
-from chalicelib.inventory import returns, sales
+from chalicelib.inventory import holds, returns, sales
 from chalicelib.schemas import Page
 from chalicelib.schemas.orders import (
     CustomerOut,
@@ -42,7 +42,7 @@ def order_out(order: SalesOrder) -> SalesOrderOut:
         note=order.note,
         created_at=order.created_at,
         created_by=order.created_by,
-        hold_id=None,  # holds come with their own issue
+        hold_id=order.hold_id,
     )
 
 
@@ -63,10 +63,14 @@ def _status(lines: list[OrderLineOut]) -> OrderStatus:
     status=201,
     idempotent=True,
     errors=(403, 404, 409, 422),
-    summary="Sell: all lines or none; prices from the catalog",
+    summary="Sell: all lines or none, or a hold's lines ({hold_id}); prices from the catalog",
 )
 def create_order(call: Call) -> tuple[SalesOrderOut, int]:
-    result = sales.create_order(call.me, call.body, call.wanted)
+    body = call.body
+    if body.hold_id is not None:
+        result = holds.convert_hold(call.me, body.hold_id, body.note, call.wanted)
+    else:
+        result = sales.create_order(call.me, body, call.wanted)
     return order_out(result.item), 201 if result.created else 200
 
 

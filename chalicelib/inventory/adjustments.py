@@ -5,7 +5,7 @@ product's stock, the `adjustment` movement and the marker.
 
 - A `change` without `expected_stock` is an `ADD` (`stock.StockChanges`, as a sale or a
   purchase): it applies to whatever the stock is when it commits, and a removal is conditional
-  on `stock >= units`.
+  on `available >= units` (stock never goes below what holds keep).
 - A `set_to`, an `expected_stock`, or catalog fields sent with it (PUT and PATCH) write under
   the condition that the stock (and threshold) is still what was read. A sale landing in between
   makes the write fail and the adjustment read again: with `expected_stock` it then answers 409
@@ -77,7 +77,7 @@ def _add(uow: UnitOfWork, before: Product, stock: int, cause: ledger.Cause) -> t
     after = _after(before, {}, stock)
     if change < 0:
         changes.take(before, -change, MovementKind.ADJUSTMENT)
-        if episodes.is_low(stock, before.low_stock_threshold):
+        if episodes.is_low(after.available, after.low_stock_threshold):
             uow.after_commit(lambda: episodes.after_write(before, after))
     else:  # give() resolves the episode of a product it takes out of low stock
         changes.give(before, change, MovementKind.ADJUSTMENT)
@@ -92,20 +92,21 @@ def _set(
     cause: ledger.Cause,
     change_id: str,
 ) -> tuple[Product, Any]:
-    """The stock (and fields) set under the condition that the product is as read."""
-    threshold = fields.get("low_stock_threshold", before.low_stock_threshold)
+    """The stock (and fields) set under the condition that the stock is as read, and not below
+    what is held now. Headroom moves by the difference, so a hold landing in between stays
+    counted."""
     after = _after(before, fields, stock)
     actions = catalog.field_actions(before.sku, fields, after.updated_at) + [
         Product.stock.set(stock),
-        Product.headroom.set(stock - threshold),
+        Product.headroom.add(int(after.headroom) - int(before.headroom)),
     ]
-    # headroom is computed from the stock and the threshold read: both must be unchanged.
     uow.update(
         before,
         actions,
         condition=(Product.stock == before.stock)
         & (Product.low_stock_threshold == before.low_stock_threshold)
-        & (Product.incarnation == before.incarnation),
+        & (Product.incarnation == before.incarnation)
+        & (Product.held.does_not_exist() | (Product.held <= stock)),
     )
     ledger.add_movement(
         uow,
@@ -130,7 +131,7 @@ def _after(before: Product, fields: dict[str, Any], stock: int) -> Product:
             **fields,
             **catalog.keys(before.sku, fields.get("name", before.name)),
             "stock": stock,
-            "headroom": stock - threshold,
+            "headroom": stock - int(before.held) - threshold,
             "updated_at": clock.iso(),
         }
     )
@@ -138,18 +139,21 @@ def _after(before: Product, fields: dict[str, Any], stock: int) -> Product:
 
 def _target(product: Product, adjustment: Adjustment) -> int:
     """The stock this adjustment makes: 409 when the product is not as the client saw it or
-    would go below 0, 400 above the stock limit."""
+    would go below what is held (or 0), 400 above the stock limit."""
     stock = int(product.stock)
     expected = adjustment.expected_stock
     if expected is not None and expected != stock:
         raise StockChanged(details=[{"sku": product.sku, "expected": expected, "actual": stock}])
     if adjustment.set_to is not None:
-        return adjustment.set_to
-    assert adjustment.change is not None
-    target = stock + adjustment.change
-    if target < 0:
+        target = adjustment.set_to
+    else:
+        assert adjustment.change is not None
+        target = stock + adjustment.change
+    if target < int(product.held):
         raise InsufficientStock(
-            details=[{"sku": product.sku, "requested": -adjustment.change, "available": stock}]
+            details=[
+                {"sku": product.sku, "requested": stock - target, "available": product.available}
+            ]
         )
     if target > MAX_STOCK:
         raise ValidationFailed(

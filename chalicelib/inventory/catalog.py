@@ -109,8 +109,8 @@ def in_stock_filter(product: Product, stock: StockFilter) -> bool:
     """low: available below the threshold; out: nothing available (a product or its
     low_stock entry, which carries both)."""
     if stock == StockFilter.LOW:
-        return episodes.is_low(product.stock, product.low_stock_threshold)
-    return bool(product.stock == 0)
+        return episodes.is_low(product.available, product.low_stock_threshold)
+    return product.available == 0
 
 
 def list_products(query: CatalogQuery, limit: int, after: str | None) -> Page[Product]:
@@ -160,7 +160,7 @@ def _matches(q: str) -> list[Entry]:
 
 
 def _stock_entries(stock: StockFilter) -> list[Entry]:
-    """Every product whose available stock is low (below its threshold) or out (zero)."""
+    """Every product whose available units are low (below its threshold) or out (zero)."""
     condition = Product.headroom < 0 if stock == StockFilter.LOW else Product.headroom <= 0
     found = []
     for shard in range(get_settings().low_stock_shards):

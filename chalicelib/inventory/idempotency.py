@@ -163,9 +163,11 @@ def create_once(
     add_writes: AddWrites[M],
     skus: Iterable[str] = (),
     user_ids: Iterable[str] = (),
+    also: Iterable[tuple[Any, str]] = (),
 ) -> Created[M]:
     """Create an item at most once per Idempotency-Key, with whatever `add_writes` adds to its
-    transaction (the stock it moves), in one BatchGetItem and one TransactWriteItems.
+    transaction (the stock it moves), in one BatchGetItem and one TransactWriteItems. `also`:
+    more items `build` reads in the same BatchGetItem (the hold an order is made from).
 
     One id serves every attempt: an attempt that finds it written knows an earlier attempt of
     this request committed (its answer was lost), and must not write again. A replay answers the
@@ -173,9 +175,10 @@ def create_once(
     """
     new_id = clock.new_id()
     skus, user_ids = list(skus), list(user_ids)
+    items = [(resource.model, new_id), *also]
 
     def attempt() -> Created[M]:
-        reads = read_batch(skus, user_ids, wanted.marker_key, also=(resource.model, new_id))
+        reads = read_batch(skus, user_ids, wanted.marker_key, also=items)
         earlier = reads.of(resource.model).get(new_id)
         if earlier is not None:
             return Created(earlier, True)

@@ -16,6 +16,7 @@ from chalicelib.inventory import adjustments, catalog, idempotency, ledger
 from chalicelib.inventory.adjustments import Adjustment
 from chalicelib.inventory.catalog import EDITABLE, get_product, list_products
 from chalicelib.settings import get_settings
+from chalicelib.store import db
 from chalicelib.store.models import Movement, Product
 from chalicelib.store.pages import Page
 from chalicelib.store.transact import UnitOfWork, condition_failed
@@ -45,6 +46,7 @@ def new_product(
         description=description,
         price=price,
         stock=stock,
+        held=0,
         low_stock_threshold=low_stock_threshold,
         headroom=stock - low_stock_threshold,
         alert_shard=alert_shard(sku),
@@ -77,7 +79,7 @@ def create_product(
 def _try_create(actor: str | None, product: Product) -> bool:
     """Write it with its initial movement; False if an old episode of a deleted namesake is
     still open."""
-    stock, threshold = int(product.stock), int(product.low_stock_threshold)
+    stock, threshold = int(product.stock), int(product.low_stock_threshold)  # nothing held yet
     uow = UnitOfWork()
     mine = uow.put(product, condition=Product.sku.does_not_exist(), name=product.sku)
     ledger.add_movement(
@@ -109,16 +111,25 @@ def update_product(actor: str, sku: str, changes: dict[str, Any]) -> Product:
 
 
 def _update_fields(sku: str, fields: dict[str, Any]) -> Product:
+    return db.with_retries(lambda: _try_update_fields(sku, fields), attempts=6)
+
+
+def _try_update_fields(sku: str, fields: dict[str, Any]) -> Product:
+    """The fields written under the condition that the product is the one read; a new threshold
+    moves headroom by the difference (stock and held may move meanwhile)."""
     before = get_product(sku)
     actions = catalog.field_actions(sku, fields, clock.iso())
-    if "low_stock_threshold" in fields:
-        actions.append(Product.headroom.set(Product.stock - fields["low_stock_threshold"]))
+    condition = Product.incarnation == before.incarnation
+    threshold = fields.get("low_stock_threshold")
+    if threshold is not None and threshold != before.low_stock_threshold:
+        actions.append(Product.headroom.add(int(before.low_stock_threshold) - threshold))
+        condition &= Product.low_stock_threshold == before.low_stock_threshold
     product = Product(sku=sku)
     try:
-        product.update(actions, condition=Product.sku.exists())
+        product.update(actions, condition=condition)
     except UpdateError as exc:
         if condition_failed(exc):
-            raise NotFound("No product has this sku") from None
+            raise db.Contention() from None  # deleted (404 on the next read) or changed
         raise
     episodes.after_write(before, product)
     return product

@@ -67,7 +67,8 @@ def list_purchases(limit: int, after: str | None) -> Page[Purchase]:
 
 
 def reverse_purchase(actor: str, purchase_id: str) -> Purchase:
-    """Take the quantity back out of stock: 409 insufficient_stock if stock is below it.
+    """Take the quantity back out of stock: 409 insufficient_stock if fewer units are available
+    (stock - held).
 
     A purchase of a product since deleted or re-created is reversed without touching stock (its
     stock left with the product), as a cancelled order's line is.
@@ -80,13 +81,14 @@ def _reverse(actor: str, purchase_id: str) -> Purchase:
     product = read_batch([purchase.sku]).products.get(purchase.sku)
     if product is not None and product.incarnation != purchase.incarnation:
         product = None  # re-created: this purchase's stock left with the old one
-    if product is not None and product.stock < purchase.quantity:
+    if product is not None and product.available < purchase.quantity:
+        # Stock may not go below what holds keep.
         raise InsufficientStock(
             details=[
                 {
                     "sku": purchase.sku,
-                    "requested": purchase.quantity,
-                    "available": int(product.stock),
+                    "requested": int(purchase.quantity),
+                    "available": product.available,
                 }
             ]
         )

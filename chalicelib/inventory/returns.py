@@ -31,7 +31,7 @@ def record_return(
     cause = ledger.Cause(caller.id, RETURN_REASON, body.note)
 
     def read_for(marker_key: str | None) -> Reads:
-        return read_batch(wanted_lines, marker_key=marker_key, also=(SalesOrder, order_id))
+        return read_batch(wanted_lines, marker_key=marker_key, also=[(SalesOrder, order_id)])
 
     def write(uow: UnitOfWork, reads: Reads, change_id: str) -> tuple[SalesOrder, Any]:
         order = reads.of(SalesOrder).get(order_id)

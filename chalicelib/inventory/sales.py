@@ -22,7 +22,7 @@ from chalicelib.errors import (
     UnknownCustomer,
     UnknownSku,
 )
-from chalicelib.inventory import idempotency
+from chalicelib.inventory import idempotency, owners
 from chalicelib.inventory.idempotency import Created, Intent, Undoable
 from chalicelib.inventory.ledger import Cause
 from chalicelib.inventory.stock import StockChanges
@@ -58,21 +58,22 @@ def refuse_repeated_skus(lines: Iterable[Any]) -> None:
 
 
 def create_order(caller: Caller, body: SalesOrderIn, wanted: Intent) -> Created[SalesOrder]:
-    """Sell every line or none, at the catalog's prices."""
-    refuse_repeated_skus(body.items)
-    customer_id = body.customer_id or caller.id
-    if caller.role == Role.CUSTOMER and customer_id != caller.id:
-        raise Forbidden("A customer may only order for themselves")
+    """Sell every line or none, at the catalog's prices (the `{hold_id}` form: `holds`)."""
+    assert body.items is not None
+    lines = [(line.sku, line.quantity) for line in body.items]
+    customer_id = customer_of(caller, body.items, body.customer_id)
 
     def build(order_id: str, reads: Reads) -> SalesOrder:
-        return _new_order(order_id, caller, reads, body, customer_id, wanted)
+        customer = read_customer(caller, reads, customer_id)
+        refuse_short(lines, reads)
+        return priced_order(order_id, caller, customer, lines, body.note, reads, wanted)
 
     result = idempotency.create_once(
         ORDERS,
         wanted,
         build,
         _take_lines,
-        skus=[line.sku for line in body.items],
+        skus=[sku for sku, _ in lines],
         user_ids=[customer_id],
     )
     if result.created:
@@ -80,50 +81,62 @@ def create_order(caller: Caller, body: SalesOrderIn, wanted: Intent) -> Created[
     return result
 
 
-def _new_order(
-    order_id: str,
-    caller: Caller,
-    reads: Reads,
-    body: SalesOrderIn,
-    customer_id: str,
-    wanted: Intent,
-) -> SalesOrder:
+def customer_of(caller: Caller, lines: Iterable[Any], customer_id: str | None) -> str:
+    """The customer of an order or a hold: 400 for a sku on two lines, 403 for a customer naming
+    another user."""
+    refuse_repeated_skus(lines)
+    customer_id = customer_id or caller.id
+    if caller.role == Role.CUSTOMER and customer_id != caller.id:
+        raise Forbidden("A customer may only order for themselves")
+    return customer_id
+
+
+def read_customer(caller: Caller, reads: Reads, customer_id: str) -> User:
     customer = reads.users.get(customer_id)
     if customer is None:
         if customer_id == caller.id:
             raise Unauthorized("This account no longer exists")
         raise UnknownCustomer(details=[{"field": "customer_id", "customer_id": customer_id}])
-    unknown = [line.sku for line in body.items if line.sku not in reads.products]
+    return customer
+
+
+def refuse_short(lines: Iterable[tuple[str, int]], reads: Reads) -> None:
+    """422 for skus of no product, 409 for lines with fewer units available than asked."""
+    lines = list(lines)
+    unknown = [sku for sku, _ in lines if sku not in reads.products]
     if unknown:
         raise UnknownSku(details=[{"sku": sku} for sku in unknown])
     short = [
-        {
-            "sku": line.sku,
-            "requested": line.quantity,
-            "available": int(reads.products[line.sku].stock),
-        }
-        for line in body.items
-        if reads.products[line.sku].stock < line.quantity
+        {"sku": sku, "requested": quantity, "available": reads.products[sku].available}
+        for sku, quantity in lines
+        if reads.products[sku].available < quantity
     ]
     if short:
         raise InsufficientStock(details=short)
-    return _order(order_id, caller, customer, body, reads, wanted)
 
 
-def _order(
-    order_id: str, caller: Caller, customer: User, body: SalesOrderIn, reads: Reads, wanted: Intent
+def priced_order(
+    order_id: str,
+    caller: Caller,
+    customer: User,
+    lines: Iterable[tuple[str, int]],
+    note: str | None,
+    reads: Reads,
+    wanted: Intent,
+    hold_id: str | None = None,
 ) -> SalesOrder:
+    """The order of these lines at the catalog's prices as read."""
     items = []
-    for line in body.items:
-        product = reads.products[line.sku]
+    for sku, quantity in lines:
+        product = reads.products[sku]
         unit_price = product.price.quantize(CENT)
         items.append(
             OrderLine(
-                sku=line.sku,
+                sku=sku,
                 name=product.name,
-                quantity=line.quantity,
+                quantity=quantity,
                 unit_price=unit_price,
-                line_total=unit_price * line.quantity,
+                line_total=unit_price * quantity,
                 incarnation=product.incarnation,
             )
         )
@@ -132,10 +145,11 @@ def _order(
         customer=CustomerRef(id=customer.id, email=customer.email, name=customer.name),
         items=items,
         total=sum((item.line_total for item in items), Decimal("0.00")),
-        note=body.note,
+        note=note,
         created_at=clock.iso(),
         created_by=caller.id,
         body_hash=wanted.body_hash,
+        hold_id=hold_id,
         list_key=EVERY,
         customer_key=customer.id,
         recorder_key=caller.id,
@@ -149,13 +163,9 @@ def _take_lines(uow: UnitOfWork, order: SalesOrder, reads: Reads, alert: bool) -
     return changes
 
 
-def _visible(order: SalesOrder, caller: Caller) -> bool:
-    return caller.is_admin or caller.id in (order.customer.id, order.created_by)
-
-
 def get_order(caller: Caller, order_id: str) -> SalesOrder:
     order = ORDERS.live(order_id, MISSING)
-    if not _visible(order, caller):
+    if not owners.visible(order, caller):
         raise NotFound(MISSING)
     return order
 
@@ -164,16 +174,8 @@ def list_orders(
     caller: Caller, customer_id: str | None, limit: int, after: str | None
 ) -> Page[SalesOrder]:
     """Newest first: a Query on the index built for each view (cancelled orders have no keys)."""
-    if caller.is_admin:
-        sources = [
-            (SalesOrder.by_customer, customer_id) if customer_id else (SalesOrder.all_orders, EVERY)
-        ]
-    elif customer_id not in (None, caller.id):
-        raise Forbidden("Only an admin may list another user's orders")
-    elif caller.role == Role.STAFF:
-        sources = [(SalesOrder.by_customer, caller.id), (SalesOrder.by_recorder, caller.id)]
-    else:
-        sources = [(SalesOrder.by_customer, caller.id)]
+    every = [(SalesOrder.all_orders, EVERY)]
+    sources = owners.list_sources(caller, customer_id, SalesOrder, every)
     return newest_first(sources, SalesOrder.id, limit, after)
 
 

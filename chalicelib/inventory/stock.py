@@ -2,8 +2,9 @@
 episodes, and the sorting of their failed conditions.
 
 Stock is never read, modified and written back: every change is an `ADD` under a condition
-(`stock >= q` for a take, the same incarnation for both), and the product's `headroom`
-(stock - threshold, the low-stock index) moves in the same expression.
+(`available >= q` for a take or a hold, `held >= q` for a release or the sale of a hold, the
+same incarnation for all), and the product's `headroom` (available - threshold, the low-stock
+index) moves in the same expression. `available` is `stock - held`.
 """
 
 from __future__ import annotations
@@ -34,21 +35,41 @@ def _stock_actions(change: int) -> list[Any]:
     return [Product.stock.add(change), Product.headroom.add(change)]
 
 
+def _hold_actions(change: int) -> list[Any]:
+    """Units held (> 0) or let go (< 0): `available` (headroom) moves the other way."""
+    return [Product.held.add(change), Product.headroom.add(-change)]
+
+
+def has_available(product: Product, quantity: int) -> Any:
+    """The condition that `product` (as read) still has `quantity` units available.
+
+    A condition cannot subtract `held` from `stock`; headroom is available - threshold, so with
+    the threshold as read, `headroom >= quantity - threshold` is `available >= quantity`."""
+    threshold = int(product.low_stock_threshold)
+    return (
+        (Product.headroom >= quantity - threshold)
+        & (Product.low_stock_threshold == threshold)
+        & (Product.incarnation == product.incarnation)
+    )
+
+
 @dataclass(frozen=True)
 class StockLine:
     """One product's change in this unit of work, as its failure sorting needs it."""
 
     slot: Slot
     read: Product | None
-    quantity: int  # taken (> 0) or given (< 0)
+    quantity: int  # units of `available` it needs (> 0), or 0 (a give, a release, a sale held)
+    alerting: bool = False  # also conditional on the product becoming low
 
 
 @dataclass
 class StockChanges:
     """The stock side of one unit of work.
 
-    With `alert`, a take that makes its product low opens the episode in the same transaction.
-    A give to a product that was low resolves its episode once the unit of work has committed.
+    With `alert`, a take or a hold that makes its product low opens the episode in the same
+    transaction. A give or a release to a product that was low resolves its episode once the
+    unit of work has committed.
     """
 
     uow: UnitOfWork
@@ -60,37 +81,67 @@ class StockChanges:
     _recovering: list[str] = field(default_factory=list)  # skus given to while low
 
     def take(self, product: Product, quantity: int, kind: MovementKind) -> None:
-        """Take `quantity` out of `product` (as read), all or nothing, with its movement."""
-        stock, threshold = int(product.stock), int(product.low_stock_threshold)
-        condition = (Product.stock >= quantity) & (Product.incarnation == product.incarnation)
-        if (
-            self.alert
-            and not episodes.is_low(stock, threshold)
-            and episodes.is_low(stock - quantity, threshold)
-        ):
-            self._alert_slots += episodes.add_open_ops(
-                self.uow, product, stock - quantity, threshold
-            )
-            self.uow.after_commit(episodes.count_opened)
-            condition &= Product.headroom < quantity  # it really becomes low
+        """Take `quantity` available units out of `product` (as read), with its movement."""
         self._move(product, -quantity, kind)
-        slot = self.uow.update(
-            product, _stock_actions(-quantity), condition=condition, old=True, name=product.sku
-        )
-        self._lines.append(StockLine(slot, product, quantity))
+        self._lower_available(product, quantity, _stock_actions(-quantity))
+
+    def hold(self, product: Product, quantity: int) -> None:
+        """Keep `quantity` available units of `product` for a hold: stock does not move, so no
+        movement."""
+        self._lower_available(product, quantity, _hold_actions(quantity))
 
     def give(self, product: Product, quantity: int, kind: MovementKind) -> None:
         """Put `quantity` back into `product` (as read); fails if it was re-created since."""
         self._move(product, quantity, kind)
+        self._raise_available(product, _stock_actions(quantity))
+
+    def release(self, product: Product, quantity: int) -> None:
+        """Let `quantity` held units of `product` go: available again, no movement."""
+        self._raise_available(product, _hold_actions(-quantity), Product.held >= quantity)
+
+    def sell_held(self, product: Product, quantity: int) -> None:
+        """Sell `quantity` units a hold kept: stock and held fall together (a `sale` movement);
+        available, and so low stock, does not move."""
+        self._move(product, -quantity, MovementKind.SALE)
         slot = self.uow.update(
             Product(sku=product.sku),
-            _stock_actions(quantity),
-            condition=Product.incarnation == product.incarnation,
+            [Product.stock.add(-quantity), Product.held.add(-quantity)],
+            condition=(Product.held >= quantity) & (Product.incarnation == product.incarnation),
             old=True,
             name=product.sku,
         )
-        self._lines.append(StockLine(slot, product, -quantity))
-        if episodes.is_low(int(product.stock), int(product.low_stock_threshold)):
+        self._lines.append(StockLine(slot, product, 0))
+
+    def _lower_available(self, product: Product, quantity: int, actions: list[Any]) -> None:
+        available, threshold = product.available, int(product.low_stock_threshold)
+        condition = has_available(product, quantity)
+        alerting = (
+            self.alert
+            and not episodes.is_low(available, threshold)
+            and episodes.is_low(available - quantity, threshold)
+        )
+        if alerting:
+            self._alert_slots += episodes.add_open_ops(
+                self.uow, product, available - quantity, threshold
+            )
+            self.uow.after_commit(episodes.count_opened)
+            condition &= Product.headroom < quantity  # it really becomes low
+        slot = self.uow.update(product, actions, condition=condition, old=True, name=product.sku)
+        self._lines.append(StockLine(slot, product, quantity, alerting))
+
+    def _raise_available(
+        self, product: Product, actions: list[Any], condition: Any | None = None
+    ) -> None:
+        same = Product.incarnation == product.incarnation
+        slot = self.uow.update(
+            Product(sku=product.sku),
+            actions,
+            condition=same if condition is None else same & condition,
+            old=True,
+            name=product.sku,
+        )
+        self._lines.append(StockLine(slot, product, 0))
+        if episodes.is_low(product.available, int(product.low_stock_threshold)):
             if not self._recovering:  # one pass over them all: it stops when DynamoDB is down
                 self.uow.after_commit(lambda: settle_episodes(self._recovering))
             self._recovering.append(product.sku)
@@ -123,7 +174,7 @@ def sort_failures(
     failed: Failures,
 ) -> None:
     """The pure rule behind `StockChanges.raise_for` (tested without a database)."""
-    short, stale = [], False
+    short, stale, changed = [], False, False
     for line in lines:
         if line.slot not in failed:
             continue
@@ -132,14 +183,18 @@ def sort_failures(
             raise db.Contention()  # a gone product is back, or a product is gone: read again
         if now.incarnation != line.read.incarnation:
             raise db.Contention()  # re-created since the read
-        if line.quantity > 0 and now.stock < line.quantity:
+        if line.quantity > 0 and now.available < line.quantity:
             short.append(
-                {"sku": line.read.sku, "requested": line.quantity, "available": int(now.stock)}
+                {"sku": line.read.sku, "requested": line.quantity, "available": now.available}
             )
-        else:
+        elif line.alerting and now.low_stock_threshold == line.read.low_stock_threshold:
             stale = True  # only the "becomes low" part failed
+        else:
+            changed = True  # its threshold (or held) moved since the read
     if short:
         raise InsufficientStock(details=short)
+    if changed:
+        raise db.Contention()
     if stale or any(slot in failed for slot in alert_slots):
         raise StaleAlert()
 

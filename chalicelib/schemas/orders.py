@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 from chalicelib.schemas import (
     ID_EXAMPLE,
@@ -17,9 +25,10 @@ from chalicelib.schemas import (
     Response,
     Sku,
     Timestamp,
+    omittable,
     one_of,
 )
-from chalicelib.vocabulary import OrderStatus
+from chalicelib.vocabulary import HoldStatus, OrderStatus
 
 UserId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 CustomerFilter = Annotated[str, Field(min_length=1, max_length=64, examples=[ID_EXAMPLE])]
@@ -50,14 +59,48 @@ class OrderLineIn(Request):
     quantity: Annotated[StrictInt, Field(ge=1, le=10_000, examples=[1])]
 
 
+Lines = Annotated[list[OrderLineIn], Field(min_length=1, max_length=25)]
+# No example, so the example order is the caller's own: a customer naming another user is a 403,
+# a made-up id a 422.
+ForCustomer = Field(None, description="admin and staff: for this user")
+HoldId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
 class SalesOrderIn(Request):
-    items: Annotated[list[OrderLineIn], Field(min_length=1, max_length=25)]
-    note: Note | None = None
-    # No example, so the example order is the caller's own: a customer naming another user is a
-    # 403, a made-up id a 422.
-    customer_id: UserId | None = Field(
-        None, description="admin and staff: record the sale for this user"
+    """`{items, note?, customer_id?}`, or `{hold_id, note?}`: the order of a hold's lines."""
+
+    # Said in the document too, so that a schema-valid body is accepted (as AdjustmentIn).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {"not": {"required": ["items", "hold_id"]}},
+                {"anyOf": [{"required": ["items"]}, {"required": ["hold_id"]}]},
+                {"not": {"required": ["hold_id", "customer_id"]}},
+            ]
+        }
     )
+
+    items: Lines | None = omittable()
+    # No example: the example body is the `items` form, and only one of the two may be sent.
+    hold_id: (
+        Annotated[
+            HoldId, Field(description="the hold to make the order of: its lines, its customer")
+        ]
+        | None
+    ) = omittable()
+    note: Note | None = None
+    customer_id: UserId | None = ForCustomer
+
+    @model_validator(mode="after")
+    def _one_form(self) -> SalesOrderIn:
+        sent = self.model_fields_set
+        if ("items" in sent) == ("hold_id" in sent):
+            raise ValueError("send exactly one of items and hold_id")
+        if "hold_id" in sent and "customer_id" in sent:
+            raise ValueError("an order of a hold is for the hold's customer: no customer_id")
+        if self.items is None and self.hold_id is None:
+            raise ValueError("items and hold_id may not be null")
+        return self
 
 
 class SalesOrderQuery(PageQuery):
@@ -89,6 +132,43 @@ class SalesOrderOut(Response):
     created_at: Timestamp
     created_by: str
     hold_id: str | None
+
+
+# ---- holds ------------------------------------------------------------------------------------
+
+
+class HoldIn(Request):
+    items: Lines
+    ttl_seconds: Annotated[
+        StrictInt, Field(ge=5, le=3600, description="how long the units are kept", examples=[900])
+    ] = 900
+    customer_id: UserId | None = ForCustomer
+
+
+class HoldQuery(PageQuery):
+    customer_id: CustomerFilter | None = None
+    status: Annotated[str, one_of(HoldStatus), Field(examples=["active"])] | None = None
+
+
+class HoldLineOut(Response):
+    sku: str
+    name: str
+    quantity: int
+
+
+class HoldOut(Response):
+    id: str
+    status: Annotated[str, one_of(HoldStatus)]
+    customer: CustomerOut
+    items: list[HoldLineOut]
+    expires_at: Timestamp
+    created_at: Timestamp
+    created_by: str
+    order_id: str | None
+
+
+class ReleasedOut(Response):
+    released: int = Field(ge=0, description="expired holds released by this call")
 
 
 class ReturnLineIn(Request):

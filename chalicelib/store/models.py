@@ -116,9 +116,12 @@ class Product(_Base):
     description = UnicodeAttribute(default="")
     price = MoneyAttribute()
     stock = NumberAttribute()
+    # Units of holds not yet released (absent on products written before holds: 0).
+    held = NumberAttribute(default=0)
     low_stock_threshold = NumberAttribute()
-    # stock - low_stock_threshold, kept in the same update expression as stock: the product is low
-    # when it is negative, so the low-stock check is a key condition on this index.
+    # stock - held - low_stock_threshold (available - threshold), kept in the same update
+    # expression as stock and held: the product is low when it is negative, so the low-stock
+    # check is a key condition on this index.
     headroom = NumberAttribute()
     alert_shard = NumberAttribute()
     # A re-created sku starts a new ledger: movements live under f"{sku}#{incarnation}".
@@ -135,8 +138,16 @@ class Product(_Base):
     by_sku_key = _index(
         "by_sku_key", "listed", "sku_key", projection=IncludeProjection(["name_key"])
     )()
+
     # Every stock change writes this index: it carries what the low-stock check and the
     # ?stock= lists read, never the description.
+    @property
+    def available(self) -> int:
+        """stock - held: what can still be sold or held. Read as headroom + threshold, the same
+        sum (every write moves headroom with stock and held), and the one a `low_stock` entry
+        carries too."""
+        return int(self.headroom) + int(self.low_stock_threshold)
+
     low_stock = _index(
         "low_stock",
         "alert_shard",
@@ -190,6 +201,7 @@ class SalesOrder(_Base):
     cancelled_at = UnicodeAttribute(null=True)
     # Raised by every return: a cancellation or a return conditions on the one it read.
     revision = NumberAttribute(null=True)
+    hold_id = UnicodeAttribute(null=True)  # the hold this order was made from
     # Index keys, removed when the order is cancelled so that lists leave it out.
     list_key = UnicodeAttribute(null=True)
     customer_key = UnicodeAttribute(null=True)
@@ -215,6 +227,47 @@ class Purchase(_Base):
     reversed_at = UnicodeAttribute(null=True)
     list_key = UnicodeAttribute(null=True)  # removed when reversed
     all_purchases = _index("all_purchases", "list_key", "id")()
+
+
+class HoldLine(MapAttribute):
+    sku = UnicodeAttribute()
+    name = UnicodeAttribute()
+    quantity = NumberAttribute()
+    incarnation = UnicodeAttribute()  # of the product it holds units of
+
+
+class Hold(_Base):
+    """Units kept for a customer at checkout. `status` is stored as active, converted or
+    released; an active hold past `expires_ms` reads as expired."""
+
+    logical_name = "holds"
+    id = UnicodeAttribute(hash_key=True)
+    status = UnicodeAttribute()
+    customer = CustomerRef()
+    items = ListAttribute(of=HoldLine)
+    expires_at = UnicodeAttribute()
+    expires_ms = NumberAttribute()  # epoch milliseconds: the conditions and the expiry index
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    body_hash = UnicodeAttribute(null=True)
+    order_id = UnicodeAttribute(null=True)
+    released_at = UnicodeAttribute(null=True)
+    customer_key = UnicodeAttribute()
+    recorder_key = UnicodeAttribute()
+    # Only while active: the sparse index the sweep reads (its cost grows with the expired
+    # holds, not with all of them). Removed when the hold is converted or released.
+    expiry_shard = NumberAttribute(null=True)
+    by_status = _index("by_status", "status", "id")()
+    by_customer = _index("by_customer", "customer_key", "id")()
+    by_recorder = _index("by_recorder", "recorder_key", "id")()
+    expiring = _index(
+        "expiring",
+        "expiry_shard",
+        "expires_ms",
+        NumberAttribute,
+        NumberAttribute,
+        projection=KeysOnlyProjection(),
+    )()
 
 
 class IdempotencyMarker(_Base):
@@ -266,6 +319,7 @@ MODELS: tuple[type[_Base], ...] = (
     Movement,
     SalesOrder,
     Purchase,
+    Hold,
     IdempotencyMarker,
     Notification,
     AlertState,

@@ -195,38 +195,48 @@ class Reads:
 
 
 MAX_BATCH_ATTEMPTS = 6
+MAX_BATCH_KEYS = 100  # DynamoDB's limit of one BatchGetItem
 
 
 def read_batch(
     skus: Iterable[str] = (),
     user_ids: Iterable[str] = (),
     marker_key: str | None = None,
-    also: tuple[Any, str] | None = None,
+    also: Iterable[tuple[Any, str]] = (),
 ) -> Reads:
-    """One consistent BatchGetItem across tables (more only if DynamoDB leaves keys unprocessed).
+    """Consistent BatchGetItems across tables: one for up to 100 keys (more only if DynamoDB
+    leaves keys unprocessed).
 
-    `also`: (model, hash key) of one more item, e.g. the order this request is about to create.
+    `also`: (model, hash key) of more items, e.g. the order this request is about to create.
     """
-    wanted: dict[Any, list[str]] = {
-        Product: sorted(set(skus)),
-        User: sorted(set(user_ids)),
-        IdempotencyMarker: [marker_key] if marker_key else [],
+    wanted: dict[Any, set[str]] = {
+        Product: set(skus),
+        User: set(user_ids),
+        IdempotencyMarker: {marker_key} if marker_key else set(),
     }
-    if also is not None:
-        wanted[also[0]] = [also[1]]
+    for model, key in also:
+        wanted.setdefault(model, set()).add(key)
     models = {model.Meta.table_name: model for model in wanted}
-    request = {
-        model.Meta.table_name: {
-            "Keys": [{model._hash_keyname: {"S": value}} for value in values],
-            "ConsistentRead": True,
-        }
+    keys = [
+        (model.Meta.table_name, {model._hash_keyname: {"S": value}})
         for model, values in wanted.items()
-        if values
-    }
+        for value in sorted(values)
+    ]
     reads = Reads()
+    for start in range(0, len(keys), MAX_BATCH_KEYS):
+        _read(_request(keys[start : start + MAX_BATCH_KEYS]), models, reads)
+    return reads
+
+
+def _request(keys: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    request: dict[str, Any] = {}
+    for table, key in keys:
+        request.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(key)
+    return request
+
+
+def _read(request: dict[str, Any], models: dict[str, Any], reads: Reads) -> None:
     for attempt in range(MAX_BATCH_ATTEMPTS):
-        if not request:
-            return reads
         try:
             response = db.client().batch_get_item(RequestItems=request)
         except ClientError as exc:
@@ -239,6 +249,7 @@ def read_batch(
                 item = model.from_raw_data(raw)
                 reads.found.setdefault(model, {})[getattr(item, model._hash_keyname)] = item
         request = response.get("UnprocessedKeys") or {}
-        if request:
-            time.sleep(random.uniform(0, 0.02 * 2**attempt))
+        if not request:
+            return
+        time.sleep(random.uniform(0, 0.02 * 2**attempt))
     raise db.Contention()

@@ -218,7 +218,7 @@ def test_text_body_lists_sku_name_stock_and_threshold(ses: None) -> None:
     assert "TXT | Name of TXT | 1 | 7 | open" in email.text
     # The check passes the products it just read: the email shows their current stock.
     current = Product.get("TXT")
-    current.stock = 0
+    current.stock, current.headroom = 0, -7  # as a sale of its last unit leaves it
     assert (
         "TXT | Name of TXT | 0 | 7 | open"
         in digest.compose([notification], {"TXT": current}, ("ops@example.com",)).text

@@ -73,9 +73,25 @@ def test_every_short_line_is_named_not_only_the_first() -> None:
 
 def test_enough_stock_but_a_failed_take_means_only_becomes_low_was_stale() -> None:
     slot = Slot("A")
-    lines = [StockLine(slot, product(stock=10), quantity=7)]
+    lines = [StockLine(slot, product(stock=10), quantity=7, alerting=True)]
     with pytest.raises(StaleAlert):
         sort_failures(lines, [], failed_with(slot, product(stock=20)))
+
+
+def test_enough_stock_and_no_alert_means_the_threshold_moved_read_again() -> None:
+    slot = Slot("A")
+    lines = [StockLine(slot, product(stock=10), quantity=7)]
+    with pytest.raises(Contention):
+        sort_failures(lines, [], failed_with(slot, product(stock=20)))
+
+
+def test_held_units_are_not_available_to_a_take() -> None:
+    slot = Slot("A")
+    held = product(stock=10)
+    held.held, held.headroom = 8, 10 - 8 - 5
+    with pytest.raises(InsufficientStock) as raised:
+        sort_failures([StockLine(slot, product(stock=10), 7)], [], failed_with(slot, held))
+    assert raised.value.details == [{"sku": "A", "requested": 7, "available": 2}]
 
 
 def test_a_failed_episode_write_alone_is_stale() -> None:
@@ -113,10 +129,10 @@ def test_a_gone_product_that_is_back_is_read_again() -> None:
         sort_failures([StockLine(slot, None, 0)], [], failed_with(slot, product()))
 
 
-def test_a_failed_give_of_the_same_incarnation_is_stale_not_short() -> None:
+def test_a_failed_give_or_release_of_the_same_incarnation_is_read_again_not_short() -> None:
     slot = Slot("A")
-    lines = [StockLine(slot, product(stock=0), quantity=-5)]  # given back
-    with pytest.raises(StaleAlert):
+    lines = [StockLine(slot, product(stock=0), quantity=0)]  # given back, or held units let go
+    with pytest.raises(Contention):
         sort_failures(lines, [], failed_with(slot, product(stock=0)))
 
 

@@ -1,0 +1,319 @@
+"""Holds: units kept for a customer at checkout, then sold as an order or let go.
+
+- A hold is one BatchGetItem (products, customer, marker) and one TransactWriteItems: each
+  product's `held` rises under the condition that enough is available, and the hold is put.
+  Stock does not move, so no movement is written.
+- A conversion (`POST /sales-orders {hold_id}`) reads the hold, then the products, the customer,
+  the marker and the hold again in one BatchGetItem, and writes one transaction: each line's
+  `stock` and `held` fall (its `sale` movement), the order, and the hold marked converted under
+  the condition that it is still active and not expired.
+- A release (DELETE, or the sweep of expired holds) is one transaction per hold: each `held`
+  falls, and the hold is marked released under the condition that it is still active.
+
+DynamoDB's TTL is not used: it deletes within days, and deleting would not give the units back.
+Active holds are in the sparse `expiring` index (sharded by `expiry_shard`, removed when the hold
+ends), so the sweep reads only the holds that have expired.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Iterable
+from typing import Any
+
+from chalicelib import clock, observability
+from chalicelib.errors import HoldExpired, HoldNotActive, NotFound, UnknownSku
+from chalicelib.inventory import idempotency, owners, sales
+from chalicelib.inventory.idempotency import Created, Intent, Undoable
+from chalicelib.inventory.ledger import Cause
+from chalicelib.inventory.stock import StockChanges
+from chalicelib.schemas.orders import HoldIn
+from chalicelib.settings import get_settings
+from chalicelib.store import db
+from chalicelib.store.models import CustomerRef, Hold, HoldLine, Product, SalesOrder
+from chalicelib.store.pages import Page, newest_first
+from chalicelib.store.transact import Reads, UnitOfWork, read_batch
+from chalicelib.vocabulary import Caller, HoldStatus
+
+HOLDS = Undoable(Hold, "released_at", "The hold created with this Idempotency-Key was released")
+MISSING = "No hold has this id"
+ACTIVE = str(HoldStatus.ACTIVE)
+
+
+def now_ms() -> int:
+    return int(clock.now() * 1000)
+
+
+def status_of(hold: Hold, at_ms: int | None = None) -> HoldStatus:
+    """The status a client reads: an active hold past its expiry is expired."""
+    if hold.status == ACTIVE and (now_ms() if at_ms is None else at_ms) >= hold.expires_ms:
+        return HoldStatus.EXPIRED
+    return HoldStatus(hold.status)
+
+
+def _expiry_shard(hold_id: str) -> int:
+    return zlib.crc32(hold_id.encode()) % get_settings().hold_expiry_shards
+
+
+# ---- create -----------------------------------------------------------------------------------
+
+
+def create_hold(caller: Caller, body: HoldIn, wanted: Intent) -> Created[Hold]:
+    """Hold every line or none: `held` rises where enough is available."""
+    lines = [(line.sku, line.quantity) for line in body.items]
+    customer_id = sales.customer_of(caller, body.items, body.customer_id)
+
+    def build(hold_id: str, reads: Reads) -> Hold:
+        customer = sales.read_customer(caller, reads, customer_id)
+        sales.refuse_short(lines, reads)
+        created = clock.now()
+        expires = created + body.ttl_seconds
+        return Hold(
+            id=hold_id,
+            status=ACTIVE,
+            customer=CustomerRef(id=customer.id, email=customer.email, name=customer.name),
+            items=[
+                HoldLine(
+                    sku=sku,
+                    name=reads.products[sku].name,
+                    quantity=quantity,
+                    incarnation=reads.products[sku].incarnation,
+                )
+                for sku, quantity in lines
+            ],
+            expires_at=clock.iso(expires),
+            expires_ms=int(expires * 1000),
+            created_at=clock.iso(created),
+            created_by=caller.id,
+            body_hash=wanted.body_hash,
+            customer_key=customer.id,
+            recorder_key=caller.id,
+            expiry_shard=_expiry_shard(hold_id),
+        )
+
+    result = idempotency.create_once(
+        HOLDS,
+        wanted,
+        build,
+        _keep_lines,
+        skus=[sku for sku, _ in lines],
+        user_ids=[customer_id],
+    )
+    if result.created:
+        observability.metric("HoldsCreated")
+    return result
+
+
+def _keep_lines(uow: UnitOfWork, hold: Hold, reads: Reads, alert: bool) -> StockChanges:
+    changes = StockChanges(uow, hold.id, Cause(hold.created_by), alert=alert)
+    for line in hold.items:
+        changes.hold(reads.products[line.sku], int(line.quantity))
+    return changes
+
+
+# ---- read -------------------------------------------------------------------------------------
+
+
+def _read(hold_id: str) -> Hold | None:
+    try:
+        return Hold.get(hold_id, consistent_read=True)
+    except Hold.DoesNotExist:
+        return None
+
+
+def get_hold(caller: Caller, hold_id: str) -> Hold:
+    hold = _read(hold_id)
+    if hold is None or not owners.visible(hold, caller):
+        raise NotFound(MISSING)
+    return hold
+
+
+def list_holds(
+    caller: Caller,
+    customer_id: str | None,
+    status: HoldStatus | None,
+    limit: int,
+    after: str | None,
+) -> Page[Hold]:
+    """Newest first. An admin's list without a customer reads `by_status` (the partitions of
+    the statuses asked for); any other reads the caller's (or the customer's) indexes."""
+    stored = [ACTIVE] if status in (HoldStatus.ACTIVE, HoldStatus.EXPIRED) else [str(status)]
+    if status is None:
+        stored = [str(s) for s in HoldStatus if s != HoldStatus.EXPIRED]
+    every = [(Hold.by_status, word) for word in stored]
+    sources = owners.list_sources(caller, customer_id, Hold, every)
+    return newest_first(sources, Hold.id, limit, after, where=_status_is(status))
+
+
+def _status_is(status: HoldStatus | None) -> Any:
+    """The filter of a list by status (None: every hold)."""
+    if status is None:
+        return None
+    if status == HoldStatus.ACTIVE:
+        return (Hold.status == ACTIVE) & (Hold.expires_ms > now_ms())
+    if status == HoldStatus.EXPIRED:
+        return (Hold.status == ACTIVE) & (Hold.expires_ms <= now_ms())
+    return Hold.status == str(status)
+
+
+# ---- convert ----------------------------------------------------------------------------------
+
+
+def convert_hold(
+    caller: Caller, hold_id: str, note: str | None, wanted: Intent
+) -> Created[SalesOrder]:
+    """The order of a hold's lines at the catalog's prices; the hold becomes converted."""
+    seen = get_hold(caller, hold_id)  # its lines never change: the skus to read with it
+    lines = [(line.sku, int(line.quantity)) for line in seen.items]
+
+    def build(order_id: str, reads: Reads) -> SalesOrder:
+        hold = reads.of(Hold).get(hold_id)
+        if hold is None:
+            raise NotFound(MISSING)
+        refuse_ended(hold)
+        gone = [
+            line.sku
+            for line in hold.items
+            if line.sku not in reads.products
+            or reads.products[line.sku].incarnation != line.incarnation
+        ]
+        if gone:  # deleted or re-created since the hold: its units left with the product
+            raise UnknownSku(details=[{"sku": sku} for sku in gone])
+        customer = sales.read_customer(caller, reads, hold.customer.id)
+        return sales.priced_order(
+            order_id, caller, customer, lines, note, reads, wanted, hold_id=hold_id
+        )
+
+    def sell(uow: UnitOfWork, order: SalesOrder, reads: Reads, alert: bool) -> StockChanges:
+        hold = reads.of(Hold)[hold_id]
+        uow.update(
+            hold,
+            [
+                Hold.status.set(str(HoldStatus.CONVERTED)),
+                Hold.order_id.set(order.id),
+                Hold.expiry_shard.remove(),
+            ],
+            condition=(Hold.status == ACTIVE) & (Hold.expires_ms > now_ms()),
+            name="hold",
+        )
+        changes = StockChanges(uow, order.id, Cause(order.created_by))
+        for line in hold.items:
+            changes.sell_held(reads.products[line.sku], int(line.quantity))
+        return changes  # a failed hold: read again, and `build` says why
+
+    result = idempotency.create_once(
+        sales.ORDERS,
+        wanted,
+        build,
+        sell,
+        skus=[sku for sku, _ in lines],
+        user_ids=[seen.customer.id],
+        also=[(Hold, hold_id)],
+    )
+    if result.created:
+        observability.metric("OrdersCreated")
+    return result
+
+
+def refuse_ended(hold: Hold) -> None:
+    """409 unless the hold is active: hold_expired past its expiry, else hold_not_active."""
+    status = status_of(hold)
+    if status == HoldStatus.EXPIRED:
+        raise HoldExpired()
+    if status != HoldStatus.ACTIVE:
+        raise HoldNotActive()
+
+
+# ---- release ----------------------------------------------------------------------------------
+
+
+def release_hold(caller: Caller, hold_id: str) -> None:
+    """DELETE: an active or expired hold is released; any other is 409 hold_not_active."""
+
+    def attempt() -> None:
+        hold = get_hold(caller, hold_id)
+        if hold.status != ACTIVE:
+            raise HoldNotActive()
+        if not _release(hold):
+            raise db.Contention()  # converted or released meanwhile: read again (then 409)
+
+    db.with_retries(attempt, attempts=6)
+
+
+def _release(hold: Hold, products: dict[str, Product] | None = None) -> bool:
+    """Let every line's units go, in one transaction; False if the hold is no longer active.
+    Lines of products deleted or re-created since are skipped (their units left with them)."""
+    if products is None:
+        products = read_batch([line.sku for line in hold.items]).products
+    uow = UnitOfWork()
+    mine = uow.update(
+        hold,
+        [
+            Hold.status.set(str(HoldStatus.RELEASED)),
+            Hold.released_at.set(clock.iso()),
+            Hold.expiry_shard.remove(),
+        ],
+        condition=Hold.status == ACTIVE,
+        name="hold",
+    )
+    changes = StockChanges(uow, hold.id, Cause(None))
+    for line in hold.items:
+        product = products.get(line.sku)
+        if product is None or product.incarnation != line.incarnation:
+            changes.expect_gone(line.sku, line.incarnation)
+        else:
+            changes.release(product, int(line.quantity))
+    failed = uow.commit()
+    if not failed:
+        return True
+    if mine in failed:
+        return False
+    changes.raise_for(failed)
+    raise db.Contention()  # a product changed since the read: read again
+
+
+# ---- expiry -----------------------------------------------------------------------------------
+
+# A sweep stops starting new batches after this long (the schedule runs it again a minute later;
+# an HTTP request must answer within its budget).
+SWEEP_SECONDS = db.REQUEST_BUDGET_SECONDS / 2
+SWEEP_BATCH = 100  # holds read in one BatchGetItem
+
+
+def release_expired(budget_seconds: float = SWEEP_SECONDS) -> int:
+    """Release every hold past its expiry; the number released.
+
+    A Query per shard of the sparse `expiring` index (only active holds are in it, keyed by
+    expiry: the cost grows with the expired holds), then per batch of 100 one BatchGetItem of
+    the holds, one of their products, and one transaction per hold."""
+    deadline = time.monotonic() + budget_seconds
+    cutoff = now_ms()
+    released = 0
+    for shard in range(get_settings().hold_expiry_shards):
+        ids = [entry.id for entry in Hold.expiring.query(shard, Hold.expires_ms <= cutoff)]
+        for start in range(0, len(ids), SWEEP_BATCH):
+            if time.monotonic() >= deadline:
+                return released
+            released += _release_batch(ids[start : start + SWEEP_BATCH], cutoff)
+    if released:
+        observability.metric("HoldsExpired", released)
+    return released
+
+
+def _release_batch(ids: Iterable[str], cutoff: int) -> int:
+    holds = read_batch(also=[(Hold, hold_id) for hold_id in ids]).of(Hold)
+    # The index is eventually consistent: each hold as read now decides.
+    expired = [h for h in holds.values() if h.status == ACTIVE and h.expires_ms <= cutoff]
+    products = read_batch({line.sku for hold in expired for line in hold.items}).products
+    return sum(1 for hold in expired if _release_expired_one(hold, products))
+
+
+def _release_expired_one(hold: Hold, products: dict[str, Product]) -> bool:
+    first = [products]
+
+    def attempt() -> bool:
+        read, first[:] = (first[0] if first else None), []
+        return _release(hold, read)  # retries read the products again
+
+    return db.with_retries(attempt, attempts=6)
