@@ -47,11 +47,13 @@ def check_low_stock(event: object) -> dict:
 
 
 # Expired holds give their units back within a minute (DynamoDB's TTL would take days, and would
-# only delete them). The sweep stops starting batches after SWEEP_SECONDS; the next run goes on.
+# only delete them). A run stops starting batches after this long, well inside its Lambda timeout
+# (.chalice/config.json); the next run goes on where it stopped.
 EXPIRED_HOLDS_RATE = Rate(1, unit=Rate.MINUTES)
+SCHEDULED_SWEEP_SECONDS = 40.0
 
 
 @app.schedule(EXPIRED_HOLDS_RATE, name="release_expired_holds")
 def release_expired_holds(event: object) -> dict:
     db.bind()
-    return {"released": release_expired()}
+    return {"released": release_expired(SCHEDULED_SWEEP_SECONDS)}
