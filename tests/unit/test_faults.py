@@ -46,6 +46,16 @@ def conflict(params: dict) -> tuple[AWSResponse, dict]:
     )
 
 
+def product_conflict(params: dict) -> tuple[AWSResponse, dict]:
+    """TransactionCanceledException where the product's item met a concurrent transaction."""
+    items = json.loads(params["body"])["TransactItems"]
+    tables = [next(iter(item.values()))["TableName"] for item in items]
+    return fake_error(
+        "TransactionCanceledException",
+        reasons=["TransactionConflict" if t.endswith("products") else "None" for t in tables],
+    )
+
+
 def throttled(_: dict) -> tuple[AWSResponse, dict]:
     return fake_error("ThrottlingException")
 
@@ -219,4 +229,51 @@ def test_purchases_and_reversals_survive_conflicts_and_lost_answers(api, tokens,
     faults.inject("TransactWriteItems", throttled, times=1000)
     reply = api.call("DELETE", f"{PURCHASES}/{again.json['id']}", token=tokens["admin"])
     assert reply.status == 503 and stock("A") == 5
+    assert_ledger("A")
+
+
+# ---- holds ------------------------------------------------------------------------------------
+
+
+def held(sku: str) -> int:
+    from chalicelib.store.models import Product
+
+    return int(Product.get(sku, consistent_read=True).held)
+
+
+def test_a_conversion_whose_answer_is_lost_after_its_commit_makes_one_order(api, tokens, faults):
+    add_product(api, tokens["admin"], "A", stock=10)
+    hold_id = api.call(
+        "POST", "/holds", {"items": [{"sku": "A", "quantity": 10}]}, tokens["customer"]
+    ).json["id"]
+    faults.lose_answer("TransactWriteItems")
+    reply = api.call("POST", "/sales-orders", {"hold_id": hold_id}, tokens["customer"])
+    assert reply.status == 201, reply.json
+    assert [o["id"] for o in orders_listed(api, tokens["admin"])] == [reply.json["id"]]
+    assert (stock("A"), held("A")) == (0, 0)
+    shown = api.call("GET", f"/holds/{hold_id}", token=tokens["customer"]).json
+    assert (shown["status"], shown["order_id"]) == ("converted", reply.json["id"])
+    assert_ledger("A")
+
+
+def test_transaction_conflicts_on_the_product_are_retried_for_holds(api, tokens, faults):
+    add_product(api, tokens["admin"], "A", stock=10)
+    faults.inject("TransactWriteItems", product_conflict, times=2)
+    made = api.call("POST", "/holds", {"items": [{"sku": "A", "quantity": 4}]}, tokens["customer"])
+    assert made.status == 201 and faults.calls["TransactWriteItems"] == 3
+    assert held("A") == 4
+    faults.clear()
+    faults.calls.clear()
+    faults.inject("TransactWriteItems", product_conflict, times=2)
+    order_of = api.call("POST", "/sales-orders", {"hold_id": made.json["id"]}, tokens["customer"])
+    assert order_of.status == 201 and faults.calls["TransactWriteItems"] == 3
+    assert (stock("A"), held("A")) == (6, 0)
+    faults.clear()
+    faults.calls.clear()
+    other = api.call("POST", "/holds", {"items": [{"sku": "A", "quantity": 6}]}, tokens["customer"])
+    faults.inject("TransactWriteItems", product_conflict, times=2)
+    released = api.call("DELETE", f"/holds/{other.json['id']}", token=tokens["customer"])
+    assert released.status == 204 and faults.calls["TransactWriteItems"] == 3
+    assert (stock("A"), held("A")) == (6, 0)
+    assert len(orders_listed(api, tokens["admin"])) == 1
     assert_ledger("A")
