@@ -117,7 +117,7 @@ def compose(
     count = len(rows)
     subject = f"Low stock: {count} product{'s' if count != 1 else ''} below threshold"
     text = "\n".join(
-        ["AutoMart low-stock alert", "", "sku | name | stock | threshold | status"]
+        ["AutoMart low-stock alert", "", "sku | name | available | threshold | status"]
         + [
             f"{sku} | {name} | {stock} | {threshold} | {status}"
             for sku, name, stock, threshold, status in rows
@@ -129,7 +129,7 @@ def compose(
     )
     body = (
         "<html><body><h1>AutoMart low-stock alert</h1><table>"
-        "<tr><th>sku</th><th>name</th><th>stock</th><th>threshold</th><th>status</th></tr>"
+        "<tr><th>sku</th><th>name</th><th>available</th><th>threshold</th><th>status</th></tr>"
         f"{cells}</table></body></html>"
     )
     return mail.Email(get_settings().alert_sender, to, subject, text + "\n", body)

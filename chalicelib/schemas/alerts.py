@@ -23,7 +23,10 @@ class NotificationOut(Response):
     sku: str
     product_name: str
     message: str
-    stock: int
+    stock: int = Field(
+        description="the units available (stock - held) when the episode opened: what the "
+        "threshold is compared with"
+    )
     threshold: int
     status: Status
     created_at: Timestamp
