@@ -2,9 +2,9 @@
 
 An episode is open while an `AlertState` item exists for the sku; putting it with
 `attribute_not_exists` is what makes its notification unique, whoever races to create it (a
-sale, an adjustment, the scheduled check). The product's `headroom` (stock - threshold) is
-checked in the same transaction, so an episode is only opened for a product that is low and
-only closed for one that is not.
+sale, a hold, an adjustment, the scheduled check). The product's `headroom` (available -
+threshold) is checked in the same transaction, so an episode is only opened for a product that
+is low and only closed for one that is not.
 """
 
 from __future__ import annotations
