@@ -33,6 +33,9 @@ use_moto(
     ALERT_RECIPIENTS="ops@example.com",
 )
 
+EXPIRED_HOLDS = 5  # the sweep's row: this many holds expire (the clock moved past their ttl)
+HOLD_TTL = 5  # seconds, the least a hold may ask for
+
 # (label, floor, why the floor)
 FLOORS = {
     "POST /auth/login": (3, "read the email claim, read the user, store the refresh token"),
@@ -73,6 +76,43 @@ FLOORS = {
         "emailed per notification (2 x 5)",
     ),
     "GET /notifications": (1, "one Query"),
+    "POST /holds (1 line)": (
+        2,
+        "read the products, the customer and the marker (one BatchGetItem), one transaction: "
+        "each `held` + the hold",
+    ),
+    "POST /holds (5 lines)": (2, "the same, whatever the number of lines"),
+    "POST /holds (replay)": (
+        2,
+        "read the marker, then the hold it names (a released hold answers 404: it must be read)",
+    ),
+    "GET /holds": (
+        3,
+        "an admin's list of every hold: a Query per stored status partition of by_status "
+        "(active, converted, released), merged newest first",
+    ),
+    "GET /holds?status=active": (1, "one Query of the active partition of by_status"),
+    "GET /holds/{id}": (1, "GetItem"),
+    "POST /sales-orders {hold_id} (5 lines)": (
+        3,
+        "read the hold (its skus), one BatchGetItem (products, customer, marker, the hold "
+        "again), one transaction: stock + held + sale movements, the order, the hold converted",
+    ),
+    "DELETE /holds/{id}": (
+        3,
+        "read the hold, read its products (incarnations), one transaction: each `held` + the "
+        "hold released",
+    ),
+    "POST /holds/release-expired (none expired)": (
+        4,
+        "a Query per expiry shard (settings.hold_expiry_shards, 4) of the sparse expiring index",
+    ),
+    f"POST /holds/release-expired ({EXPIRED_HOLDS} expired)": (
+        4 + 2 + EXPIRED_HOLDS,
+        "a Query per expiry shard (4), per batch of 100 one BatchGetItem of the expired holds "
+        f"and one of their products, one transaction per hold: 4 + 2 * ceil(N / 100) + N, "
+        f"N = {EXPIRED_HOLDS}",
+    ),
 }
 
 
@@ -227,7 +267,80 @@ def measure() -> list[dict[str, Any]]:
                 "POST /notifications/check (5 low)", "POST", "/notifications/check", token=admin
             )
             counted("GET /notifications", "GET", "/notifications", token=admin)
+            measure_holds(call, counted, admin, rows)
     return rows
+
+
+def measure_holds(call: Any, counted: Any, admin: str, rows: list[dict[str, Any]]) -> None:
+    """Holds on products of their own (no low stock, no episode in their transactions), on a
+    clock that moves only when it is moved: the sweep's holds expire when it steps past them."""
+    import time
+    from unittest import mock
+
+    from chalicelib import clock
+
+    class Clock:
+        def __init__(self) -> None:
+            self.time = time.time()
+
+        def __call__(self) -> float:
+            return self.time
+
+    for i in range(6):
+        body = {
+            "sku": f"H-{i}",
+            "name": f"Held {i}",
+            "price": "4.00",
+            "stock": 100,
+            "low_stock_threshold": 0,
+        }
+        call("POST", "/products", body, admin)
+    fake = Clock()
+    with mock.patch.object(clock, "now", fake):
+        one = {"items": [{"sku": "H-0", "quantity": 1}]}
+        key = {"Idempotency-Key": "bench-hold-1"}
+        first = counted("POST /holds (1 line)", "POST", "/holds", one, admin, key)
+        five = counted(
+            "POST /holds (5 lines)",
+            "POST",
+            "/holds",
+            {"items": [{"sku": f"H-{i}", "quantity": 2} for i in range(1, 6)]},
+            admin,
+        )
+        again = counted("POST /holds (replay)", "POST", "/holds", one, admin, key)
+        assert again["id"] == first["id"], (first, again)
+        counted("GET /holds", "GET", "/holds", token=admin)
+        counted("GET /holds?status=active", "GET", "/holds?status=active", token=admin)
+        counted("GET /holds/{id}", "GET", f"/holds/{first['id']}", token=admin)
+        order = counted(
+            "POST /sales-orders {hold_id} (5 lines)",
+            "POST",
+            "/sales-orders",
+            {"hold_id": five["id"]},
+            admin,
+            {"Idempotency-Key": "bench-convert"},
+        )
+        assert order["hold_id"] == five["id"] and len(order["items"]) == 5, order
+        counted("DELETE /holds/{id}", "DELETE", f"/holds/{first['id']}", token=admin)
+        expiring = []
+        for i in range(EXPIRED_HOLDS):  # one line each, on as many products as there are
+            short = {"items": [{"sku": f"H-{i % 6}", "quantity": 1}], "ttl_seconds": HOLD_TTL}
+            expiring.append(call("POST", "/holds", short, admin)["id"])
+        none = counted(
+            "POST /holds/release-expired (none expired)",
+            "POST",
+            "/holds/release-expired",
+            token=admin,
+        )
+        assert none == {"released": 0}, none
+        fake.time += HOLD_TTL + 1
+        swept = counted(
+            f"POST /holds/release-expired ({EXPIRED_HOLDS} expired)",
+            "POST",
+            "/holds/release-expired",
+            token=admin,
+        )
+        assert swept == {"released": EXPIRED_HOLDS}, swept
 
 
 def render(rows: list[dict[str, Any]]) -> str:

@@ -289,13 +289,16 @@ def release_expired(budget_seconds: float = SWEEP_SECONDS) -> int:
     the holds, one of their products, and one transaction per hold."""
     deadline = time.monotonic() + budget_seconds
     cutoff = now_ms()
+    ids = [
+        entry.id
+        for shard in range(get_settings().hold_expiry_shards)
+        for entry in Hold.expiring.query(shard, Hold.expires_ms <= cutoff)
+    ]
     released = 0
-    for shard in range(get_settings().hold_expiry_shards):
-        ids = [entry.id for entry in Hold.expiring.query(shard, Hold.expires_ms <= cutoff)]
-        for start in range(0, len(ids), SWEEP_BATCH):
-            if time.monotonic() >= deadline:
-                return released
-            released += _release_batch(ids[start : start + SWEEP_BATCH], cutoff)
+    for start in range(0, len(ids), SWEEP_BATCH):
+        if time.monotonic() >= deadline:
+            break
+        released += _release_batch(ids[start : start + SWEEP_BATCH], cutoff)
     if released:
         observability.metric("HoldsExpired", released)
     return released
