@@ -2,9 +2,10 @@
 
 moto server (DynamoDB, SES, SSM; infra/moto_server.py) on AWS_EMULATOR_PORT, or DynamoDB Local
 with LOCAL_DB=dynamodb-local (SES stays on moto); tables created from the PynamoDB models; the
-SES sender verified; the admin from ADMIN_EMAIL / ADMIN_PASSWORD ensured; the low-stock check
-every CHECK_INTERVAL seconds; and the API under `chalice local` on PORT. Empty state at every
-start; Ctrl-C or SIGTERM stops it all.
+SES sender verified; the admin from ADMIN_EMAIL / ADMIN_PASSWORD ensured; what AWS runs on
+EventBridge schedules (app.py: the low-stock check, the sweep of expired holds) run one after the
+other every CHECK_INTERVAL seconds (default 60); and the API under `chalice local` on PORT. Empty
+state at every start; Ctrl-C or SIGTERM stops it all.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,17 +96,40 @@ def prepare_state(admin_email: str, admin_password: str) -> None:
     users.ensure_admin(admin_email, admin_password)
 
 
-def run_checks_every(interval: float, stop: threading.Event) -> threading.Thread:
+@dataclass(frozen=True)
+class Job:
+    """One thing the loop runs each pass; its result is logged."""
+
+    name: str
+    run: Callable[[], object]
+
+
+def scheduled_jobs() -> tuple[Job, ...]:
+    """The scheduled functions of app.py, as the local stack runs them (no EventBridge here).
+
+    The sweep keeps its default budget, that of POST /holds/release-expired: a pass stays short,
+    so the low-stock check of the next one is on time; what is left waits an interval."""
+    from chalicelib.alerts.check import run_check
+    from chalicelib.inventory.holds import release_expired
+
+    return (Job("low-stock check", run_check), Job("expired-holds sweep", release_expired))
+
+
+def run_checks_every(
+    interval: float, stop: threading.Event, jobs: tuple[Job, ...] | None = None
+) -> threading.Thread:
+    """Every `interval` seconds until `stop`: each job (default: `scheduled_jobs()`) in turn."""
+    chosen = scheduled_jobs() if jobs is None else jobs
+
     def loop() -> None:
-        from chalicelib.alerts.check import run_check
-
         while not stop.wait(interval):
-            try:
-                log.info("low-stock check: %s", run_check())
-            except Exception:  # keep checking: the next sweep retries what failed
-                log.exception("low-stock check failed")
+            for job in chosen:
+                try:
+                    log.info("%s: %s", job.name, job.run())
+                except Exception:  # keep going: the next pass retries what failed
+                    log.exception("%s failed", job.name)
 
-    thread = threading.Thread(target=loop, name="low-stock-check", daemon=True)
+    thread = threading.Thread(target=loop, name="scheduled-jobs", daemon=True)
     thread.start()
     return thread
 

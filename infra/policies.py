@@ -44,15 +44,40 @@ def _bind() -> set[Grant]:
 
 _SSM_KEYS: set[Grant] = {("ssm:GetParameter", "parameter"), ("kms:Decrypt", "ssm-parameter-key")}
 
+# Resolving a low-stock episode (`episodes.close_episode`): read its state and notification,
+# then one transaction checks the product is no longer low, deletes the state and resolves the
+# notification. Units coming back do it (a purchase, a release of held units), and so does the
+# check for episodes such a write left open.
+_CLOSE_EPISODE: set[Grant] = (
+    _on("alert-states", "GetItem", "DeleteItem")
+    | _on("notifications", "GetItem", "UpdateItem")
+    | _on("products", "ConditionCheckItem")
+)
+
 # The low-stock check: shared by the scheduled function and POST /notifications/check.
 _LOW_STOCK_CHECK: set[Grant] = (
-    _on("products", "Query", index="low_stock")
+    _CLOSE_EPISODE
+    | _on("products", "Query", index="low_stock")
+    # Opening an episode: the product re-checked, its state and notification put; the digest
+    # claims and marks the notifications it emails.
     | _on("products", "ConditionCheckItem")
-    | _on("alert-states", "Scan", "PutItem", "DeleteItem")
+    | _on("alert-states", "Scan", "PutItem")
     | _on("notifications", "PutItem", "UpdateItem")
     | _on("notifications", "Query", index="unemailed")
     | _on("users", "Query", index="by_role")
     | {("ses:SendEmail", "identity")}
+)
+
+# The sweep of expired holds (`holds.release_expired`): shared by the scheduled function and
+# POST /holds/release-expired. The sparse `expiring` index (keys only), one BatchGetItem of the
+# holds and one of their products, then a transaction per hold: its status and each product's
+# `held`, or a check that a line's product is gone. A product that was low only because of the
+# hold gets its episode resolved.
+_RELEASE_EXPIRED_HOLDS: set[Grant] = (
+    _CLOSE_EPISODE
+    | _on("holds", "Query", index="expiring")
+    | _on("holds", "BatchGetItem", "UpdateItem")
+    | _on("products", "BatchGetItem", "UpdateItem", "ConditionCheckItem")
 )
 
 GRANTS: dict[str, set[Grant]] = {
@@ -87,13 +112,23 @@ GRANTS: dict[str, set[Grant]] = {
             ("dynamodb:BatchGetItem", f"table/{t}")
             for t in ("users", "products", "sales-orders", "purchase-orders", "idempotency")
         }
+        # Holds: created (products' `held`, the hold, the marker) and converted (the order, its
+        # movements, the hold marked converted) in one transaction each, listed newest first
+        # from the index of the caller's view, released by DELETE or by the sweep.
+        | _on("holds", "GetItem", "PutItem", "UpdateItem", "BatchGetItem")
+        | _on("holds", "Query", index="by_status")
+        | _on("holds", "Query", index="by_customer")
+        | _on("holds", "Query", index="by_recorder")
+        | _RELEASE_EXPIRED_HOLDS
         # Notifications: list, read, handle; episodes closed by the write that ends them.
         | _on("notifications", "GetItem")
         | _on("notifications", "Query", index="by_status")
-        | _on("alert-states", "GetItem")
+        | _CLOSE_EPISODE
     ),
     # The scheduled low-stock check.
     "check_low_stock": _bind() | _LOW_STOCK_CHECK,
+    # The scheduled sweep of expired holds.
+    "release_expired_holds": _bind() | _RELEASE_EXPIRED_HOLDS,
 }
 
 

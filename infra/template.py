@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from app import SCHEDULED_SWEEP_SECONDS
 from chalicelib.api import browsers
 from chalicelib.errors import Forbidden
 from chalicelib.settings import split_list
@@ -53,7 +54,7 @@ STAGES = {
 
 @dataclass(frozen=True)
 class Function:
-    name: str  # chalice name: api_handler, jwt_auth, check_low_stock
+    name: str  # chalice name: api_handler, jwt_auth, check_low_stock, release_expired_holds
     resource: str  # CloudFormation logical id of the function
     role: str  # ... of its role
     log_group: str  # ... of its log group
@@ -69,11 +70,17 @@ API_TIMEOUT_MARGIN_SECONDS = 5
 # stalled DynamoDB with 503 within REQUEST_BUDGET_SECONDS (chalicelib/store/db.py), so it must
 # live longer than that; the authorizer only verifies a token (its keys: SSM, at cold start).
 API_FUNCTIONS = {"api_handler": REQUEST_BUDGET_SECONDS, "jwt_auth": 1.0}
+# Scheduled functions that stop starting batches after a budget (app.py). The batch under way
+# at the budget's end still runs (up to 100 releases, a transaction each): the timeout leaves it
+# this long, so a run ends by itself rather than being killed mid-batch (an Errors alarm).
+SCHEDULED_BUDGETS = {"release_expired_holds": SCHEDULED_SWEEP_SECONDS}
+LAST_BATCH_SECONDS = 15
 
 
 def check_timeouts(stage: str) -> dict[str, int]:
     """Each API function's Lambda timeout (.chalice/config.json `lambda_functions`), checked to
-    be above what it needs and below API Gateway's 29 s minus the margin."""
+    be above what it needs and below API Gateway's 29 s minus the margin; each budgeted
+    scheduled function's, checked to cover its budget and a last batch."""
     config = chalice_config(stage)
     timeouts = {}
     for name, needs in API_FUNCTIONS.items():
@@ -83,6 +90,15 @@ def check_timeouts(stage: str) -> dict[str, int]:
             raise SystemExit(
                 f"{stage}: lambda_timeout of {name} is {timeout}: it must be above {needs} s "
                 f"and at most {ceiling} s (API Gateway gives up at {API_GATEWAY_TIMEOUT_SECONDS} s)"
+            )
+        timeouts[name] = timeout
+    for name, budget in SCHEDULED_BUDGETS.items():
+        timeout = config.scope(stage, name).lambda_timeout
+        needs = budget + LAST_BATCH_SECONDS
+        if timeout is None or timeout < needs:
+            raise SystemExit(
+                f"{stage}: lambda_timeout of {name} is {timeout}: it must be at least {needs} s "
+                f"(a {budget} s budget, then {LAST_BATCH_SECONDS} s for the batch under way)"
             )
         timeouts[name] = timeout
     return timeouts

@@ -2,21 +2,27 @@
 
 tests/botocore_recorder.py records every botocore call of the session with the function it ran
 in. These tests are marked `run_last`, so under `make test` they see the whole suite; the tour
-below also drives every function through Chalice (authorizer, API handler, scheduled check) with
-the JWT keys in SSM. `test_every_grant_is_used` needs the whole suite (`make test`): a grant
-only the unit tests exercise is reported unused when tests/infra runs alone.
+below also drives every function through Chalice (authorizer, API handler, the scheduled check
+and the scheduled sweep of expired holds) with the JWT keys in SSM. `test_every_grant_is_used`
+needs the whole suite (`make test`): a grant only the unit tests exercise is reported unused when
+tests/infra runs alone (the tour alone covers the sweep's grants and the holds routes').
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from unittest import mock
 
 import pytest
 from chalice.test import Client
 from moto import mock_aws
 
-from chalicelib import mail
+from chalicelib import clock, mail
+from chalicelib.alerts import episodes
 from chalicelib.auth import keys, users
 from chalicelib.settings import get_settings, reset_settings
 from chalicelib.store import db
@@ -39,6 +45,107 @@ SETUP_ONLY = {
 }
 
 ADMIN = ("tour-admin@example.com", "tour-admin-password")
+STAFF = ("tour-staff@example.com", "tour-staff-password")
+
+
+def _send(
+    client: Client,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    token: str = "",
+    key: str = "",
+) -> tuple[int, Any]:
+    """One HTTP request through API Gateway's stand-in: (status, parsed body or None)."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if key:
+        headers["Idempotency-Key"] = key
+    text = None if body is None else json.dumps(body)
+    reply = getattr(client.http, method)(path, headers=headers, body=text)
+    return reply.status_code, json.loads(reply.body) if reply.body else None
+
+
+def _login(client: Client, email: str, password: str) -> str:
+    status, tokens = _send(client, "post", "/auth/login", {"email": email, "password": password})
+    assert status == 200, tokens
+    keys.forget_keys()  # the authorizer is its own function: it reads the keys too
+    return str(tokens["access_token"])
+
+
+def _add_product(client: Client, token: str, sku: str, stock: int, threshold: int) -> None:
+    product = dict(sku=sku, name=sku, price="1.00", stock=stock, low_stock_threshold=threshold)
+    assert _send(client, "post", "/products", product, token)[0] == 201
+
+
+def _hold(client: Client, token: str, sku: str, quantity: int, ttl: int = 900) -> str:
+    body = {"items": [{"sku": sku, "quantity": quantity}], "ttl_seconds": ttl}
+    status, hold = _send(client, "post", "/holds", body, token, key=f"tour-{sku}-{quantity}")
+    assert status == 201, hold
+    return str(hold["id"])
+
+
+def _run_scheduled(client: Client, name: str) -> Any:
+    """The scheduled function as EventBridge starts it: in a container of its own."""
+    db.unbind()
+    mail.forget_client()
+    event = client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    return client.lambda_.invoke(name, event).payload
+
+
+@contextmanager
+def _later(seconds: float) -> Iterator[None]:
+    """chalicelib's clock moved ahead: holds made before are past their expiry. Tokens are
+    checked against the real time, so they stay valid."""
+    real = clock.now
+    with mock.patch.object(clock, "now", lambda: real() + seconds):
+        yield
+
+
+def _tour_low_stock(client: Client, admin: str) -> None:
+    """The scheduled check opens nothing new, emails TOUR-1 and resolves the episode of TOUR-2
+    that its ending write left open (resolving it after the commit is best effort)."""
+    _add_product(client, admin, "TOUR-1", stock=1, threshold=5)
+    _add_product(client, admin, "TOUR-2", stock=1, threshold=5)
+    with mock.patch.object(episodes, "close_episode", side_effect=RuntimeError("lost")):
+        found = {"change": 10, "reason": "found"}
+        assert _send(client, "post", "/products/TOUR-2/adjustments", found, admin)[0] == 201
+    _run_scheduled(client, "check_low_stock")
+    status, notifications = _send(client, "get", "/notifications?status=open", token=admin)
+    assert status == 200
+    assert [n["sku"] for n in notifications["items"]] == ["TOUR-1"]
+
+
+def _tour_holds(client: Client, admin: str, admin_id: str, staff: str) -> None:
+    """Every holds route, then the scheduled sweep releasing a hold that made its product low."""
+    _add_product(client, admin, "TOUR-HOLD", stock=10, threshold=0)
+    converted = _hold(client, admin, "TOUR-HOLD", 2)
+    assert _send(client, "get", f"/holds/{converted}", token=admin)[0] == 200
+    for query in ("?status=active", f"?customer_id={admin_id}"):
+        status, page = _send(client, "get", f"/holds{query}", token=admin)
+        assert status == 200 and converted in [h["id"] for h in page["items"]], query
+    assert _send(client, "get", "/holds", token=staff)[0] == 200  # theirs and recorded: none
+    status, order = _send(client, "post", "/sales-orders", {"hold_id": converted}, admin)
+    assert status == 201 and order["hold_id"] == converted, order
+    deleted = _hold(client, admin, "TOUR-HOLD", 1)
+    assert _send(client, "delete", f"/holds/{deleted}", token=admin)[0] == 204
+    expired = _hold(client, admin, "TOUR-HOLD", 3, ttl=5)
+    with _later(60):
+        released = _send(client, "post", "/holds/release-expired", token=admin)
+    assert released == (200, {"released": 1})
+    assert _send(client, "get", f"/holds/{expired}", token=admin)[1]["status"] == "released"
+
+    _add_product(client, admin, "TOUR-SWEEP", stock=10, threshold=5)
+    swept = _hold(client, admin, "TOUR-SWEEP", 8, ttl=5)  # 2 available: low, an episode opens
+    with _later(60):
+        released = _run_scheduled(client, "release_expired_holds")
+    assert released == {"released": 1}
+    assert _send(client, "get", f"/holds/{swept}", token=admin)[1]["status"] == "released"
+    status, notifications = _send(client, "get", "/notifications?status=open", token=admin)
+    assert "TOUR-SWEEP" not in [n["sku"] for n in notifications["items"]]
 
 
 @pytest.fixture(scope="module")
@@ -65,48 +172,18 @@ def tour() -> Iterator[None]:
             EmailAddress=settings.alert_sender
         )
         db.create_tables()
-        users.create_user(ADMIN[0], ADMIN[1], "Tour Admin", "admin")
+        admin_id = users.create_user(ADMIN[0], ADMIN[1], "Tour Admin", "admin").id
+        users.create_user(STAFF[0], STAFF[1], "Tour Staff", "staff")
         from app import app
 
         with Client(app, stage_name="local") as client:
-
-            def call(method: str, path: str, body: str | None = None, token: str = "") -> int:
-                headers = {"Content-Type": "application/json"}
-                if token:
-                    headers["Authorization"] = f"Bearer {token}"
-                return getattr(client.http, method)(path, headers=headers, body=body).status_code
-
             db.unbind()  # the API handler binds its tables itself, as on a cold start
             keys.forget_keys()
-            reply = client.http.post(
-                "/auth/login",
-                headers={"Content-Type": "application/json"},
-                body=f'{{"email": "{ADMIN[0]}", "password": "{ADMIN[1]}"}}',
-            )
-            assert reply.status_code == 200, reply.body
-            import json
-
-            token = json.loads(reply.body)["access_token"]
-            keys.forget_keys()  # the authorizer is its own function: it reads the keys too
-            assert call("get", "/auth/me", token=token) == 200
-            assert (
-                call(
-                    "post",
-                    "/products",
-                    '{"sku": "TOUR-1", "name": "Tour", "price": "1.00",'
-                    ' "stock": 1, "low_stock_threshold": 5}',
-                    token,
-                )
-                == 201
-            )
-            db.unbind()  # the scheduled function is another container
-            mail.forget_client()
-            client.lambda_.invoke(
-                "check_low_stock",
-                client.events.generate_cw_event(
-                    source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
-                ),
-            )
+            admin = _login(client, *ADMIN)
+            staff = _login(client, *STAFF)
+            assert _send(client, "get", "/auth/me", token=admin)[0] == 200
+            _tour_low_stock(client, admin)
+            _tour_holds(client, admin, admin_id, staff)
     db.unbind()
     keys.forget_keys()
     mail.forget_client()
@@ -160,3 +237,9 @@ def test_each_function_was_driven_through_its_entry_point(tour: None) -> None:
     assert ("ssm:GetParameter", "parameter") in attributed["api_handler"]
     assert ("ses:SendEmail", "identity") in attributed["check_low_stock"]
     assert ("dynamodb:Query", "table/products/index/low_stock") in attributed["check_low_stock"]
+    # It resolved an episode a write had left open.
+    assert ("dynamodb:GetItem", "table/alert-states") in attributed["check_low_stock"]
+    sweep = attributed["release_expired_holds"]
+    assert ("dynamodb:Query", "table/holds/index/expiring") in sweep
+    # The hold it released had made its product low: the episode was resolved.
+    assert ("dynamodb:UpdateItem", "table/notifications") in sweep

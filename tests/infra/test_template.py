@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chalice import Rate
 from moto import mock_aws
 
+from app import EXPIRED_HOLDS_RATE, LOW_STOCK_CHECK_RATE, SCHEDULED_SWEEP_SECONDS
 from chalicelib.alerts.digest import CLAIM_SECONDS
 from chalicelib.settings import reset_settings
 from chalicelib.store import db
@@ -29,7 +31,12 @@ from infra.template import functions
 from tests.infra.conftest import ROOT, STAGES, resources_of
 
 PREFIX = {"dev": "automart-dev-", "prod": "automart-prod-"}
-FUNCTIONS = {"api_handler": "APIHandler", "jwt_auth": "JwtAuth", "check_low_stock": "CheckLowStock"}
+FUNCTIONS = {
+    "api_handler": "APIHandler",
+    "jwt_auth": "JwtAuth",
+    "check_low_stock": "CheckLowStock",
+    "release_expired_holds": "ReleaseExpiredHolds",
+}
 DATA_SERVICES = ("dynamodb", "ses", "ssm", "kms", "s3", "sqs", "sns", "secretsmanager")
 
 
@@ -254,11 +261,22 @@ def test_api_functions_outlive_the_stall_budget_and_stop_before_api_gateway(
     assert REQUEST_BUDGET_SECONDS < timeouts["APIHandler"] < 29
     assert timeouts["JwtAuth"] < 29
     assert timeouts["CheckLowStock"] < CLAIM_SECONDS  # the digest's email claim outlives it
+    # The sweep stops starting batches after its budget; the batch under way still fits.
+    sweep = SCHEDULED_SWEEP_SECONDS + generator.LAST_BATCH_SECONDS
+    assert timeouts["ReleaseExpiredHolds"] >= sweep
 
 
 def test_a_timeout_outside_the_bounds_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(generator, "API_FUNCTIONS", {"api_handler": 25.0, "jwt_auth": 1.0})
     with pytest.raises(SystemExit, match="lambda_timeout of api_handler"):
+        generator.check_timeouts("dev")
+
+
+def test_a_sweep_timeout_without_room_for_its_last_batch_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(generator, "SCHEDULED_BUDGETS", {"release_expired_holds": 50.0})
+    with pytest.raises(SystemExit, match="lambda_timeout of release_expired_holds"):
         generator.check_timeouts("dev")
 
 
@@ -390,9 +408,26 @@ def test_alarms_watch_api_5xx_and_each_functions_errors_and_throttles(
             assert ("AWS/Lambda", metric, json.dumps({"Ref": cfn})) in watched
 
 
-def test_the_schedule_comes_from_the_app(templates: dict) -> None:
-    events = templates["dev"]["Resources"]["CheckLowStock"]["Properties"]["Events"]
-    assert [e["Type"] for e in events.values()] == ["Schedule"]
+@pytest.mark.parametrize(
+    ("function", "rate"),
+    [("CheckLowStock", LOW_STOCK_CHECK_RATE), ("ReleaseExpiredHolds", EXPIRED_HOLDS_RATE)],
+)
+def test_the_schedules_come_from_the_app(templates: dict, function: str, rate: Rate) -> None:
+    events = templates["dev"]["Resources"][function]["Properties"]["Events"]
+    assert [(e["Type"], e["Properties"]["Schedule"]) for e in events.values()] == [
+        ("Schedule", rate.to_string())
+    ]
+
+
+def test_the_holds_table_has_its_lists_and_the_sparse_expiry_index(templates: dict) -> None:
+    """The sweep reads only active holds, by expiry; the lists read one index per view."""
+    properties = templates["dev"]["Resources"]["HoldsTable"]["Properties"]
+    assert properties["TableName"] == "automart-dev-holds"
+    indexes = {i["IndexName"]: i for i in properties["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"by_status", "by_customer", "by_recorder", "expiring"}
+    expiring = indexes["expiring"]
+    assert expiring["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert [k["AttributeName"] for k in expiring["KeySchema"]] == ["expiry_shard", "expires_ms"]
 
 
 def test_the_bundle_leaves_out_what_the_lambda_runtime_provides(packaged: dict[str, Path]) -> None:
