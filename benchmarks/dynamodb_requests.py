@@ -87,11 +87,11 @@ FLOORS = {
         "read the marker, then the hold it names (a released hold answers 404: it must be read)",
     ),
     "GET /holds": (
-        3,
-        "an admin's list of every hold: a Query per stored status partition of by_status "
-        "(active, converted, released), merged newest first",
+        12,
+        "an admin's list of every hold: a Query per stored status (active, converted, released) "
+        "and shard (4) of by_status, merged newest first (no one partition takes every hold)",
     ),
-    "GET /holds?status=active": (1, "one Query of the active partition of by_status"),
+    "GET /holds?status=active": (4, "a Query per shard of the active partition of by_status"),
     "GET /holds/{id}": (1, "GetItem"),
     "POST /sales-orders {hold_id} (5 lines)": (
         3,
@@ -105,7 +105,7 @@ FLOORS = {
     ),
     "POST /holds/release-expired (none expired)": (
         4,
-        "a Query per expiry shard (settings.hold_expiry_shards, 4) of the sparse expiring index",
+        "a Query per expiry shard (settings.hold_shards, 4) of the sparse expiring index",
     ),
     f"POST /holds/release-expired ({EXPIRED_HOLDS} expired)": (
         4 + 2 + EXPIRED_HOLDS,

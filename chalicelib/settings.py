@@ -45,7 +45,7 @@ class Settings:
     alert_sender: str
     alert_recipients: tuple[str, ...]
     low_stock_shards: int
-    hold_expiry_shards: int
+    hold_shards: int
     cors_origins: tuple[str, ...]
     password_reset_url: str | None
     reset_code_ttl: int
@@ -77,7 +77,8 @@ class Settings:
             alert_sender=os.environ.get("ALERT_SENDER", "alerts@automart.example.com"),
             alert_recipients=_list("ALERT_RECIPIENTS"),
             low_stock_shards=_int("LOW_STOCK_SHARDS", 4),
-            hold_expiry_shards=_int("HOLD_EXPIRY_SHARDS", 4),
+            # Holds spread their list and expiry index entries over this many partitions.
+            hold_shards=_int("HOLD_SHARDS", 4),
             cors_origins=_list("CORS_ORIGINS"),
             password_reset_url=os.environ.get("PASSWORD_RESET_URL") or None,
             reset_code_ttl=_int("RESET_CODE_TTL", 30 * 60),

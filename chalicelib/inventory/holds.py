@@ -12,7 +12,8 @@
 
 DynamoDB's TTL is not used: it deletes within days, and deleting would not give the units back.
 Active holds are in the sparse `expiring` index (sharded by `expiry_shard`, removed when the hold
-ends), so the sweep reads only the holds that have expired.
+ends), so the sweep reads only the holds that have expired. The admin's lists by status read
+`by_status`, whose key is the status and the same shard: no partition takes every hold.
 """
 
 from __future__ import annotations
@@ -52,8 +53,21 @@ def status_of(hold: Hold, at_ms: int | None = None) -> HoldStatus:
     return HoldStatus(hold.status)
 
 
-def _expiry_shard(hold_id: str) -> int:
-    return zlib.crc32(hold_id.encode()) % get_settings().hold_expiry_shards
+def _shard(hold_id: str) -> int:
+    """The partition of a hold's entries in `by_status` and `expiring`."""
+    return zlib.crc32(hold_id.encode()) % get_settings().hold_shards
+
+
+def _becomes(status: HoldStatus, hold_id: str) -> list[Any]:
+    """The actions that give a hold a new status, and its key in `by_status`."""
+    return [
+        Hold.status.set(str(status)),
+        Hold.status_key.set(_status_key(status, _shard(hold_id))),
+    ]
+
+
+def _status_key(status: HoldStatus | str, shard: int) -> str:
+    return f"{status}#{shard}"
 
 
 # ---- create -----------------------------------------------------------------------------------
@@ -72,6 +86,7 @@ def create_hold(caller: Caller, body: HoldIn, wanted: Intent) -> Created[Hold]:
         return Hold(
             id=hold_id,
             status=ACTIVE,
+            status_key=_status_key(ACTIVE, _shard(hold_id)),
             customer=CustomerRef(id=customer.id, email=customer.email, name=customer.name),
             items=[
                 HoldLine(
@@ -89,7 +104,7 @@ def create_hold(caller: Caller, body: HoldIn, wanted: Intent) -> Created[Hold]:
             body_hash=wanted.body_hash,
             customer_key=customer.id,
             recorder_key=caller.id,
-            expiry_shard=_expiry_shard(hold_id),
+            expiry_shard=_shard(hold_id),
         )
 
     result = idempotency.create_once(
@@ -136,12 +151,13 @@ def list_holds(
     limit: int,
     after: str | None,
 ) -> Page[Hold]:
-    """Newest first. An admin's list without a customer reads `by_status` (the partitions of
-    the statuses asked for); any other reads the caller's (or the customer's) indexes."""
+    """Newest first. An admin's list without a customer reads `by_status` (every shard of the
+    statuses asked for); any other reads the caller's (or the customer's) indexes."""
     stored = [ACTIVE] if status in (HoldStatus.ACTIVE, HoldStatus.EXPIRED) else [str(status)]
     if status is None:
         stored = [str(s) for s in HoldStatus if s != HoldStatus.EXPIRED]
-    every = [(Hold.by_status, word) for word in stored]
+    shards = range(get_settings().hold_shards)
+    every = [(Hold.by_status, _status_key(word, shard)) for word in stored for shard in shards]
     sources = owners.list_sources(caller, customer_id, Hold, every)
     return newest_first(sources, Hold.id, limit, after, where=_status_is(status))
 
@@ -190,7 +206,7 @@ def convert_hold(
         uow.update(
             hold,
             [
-                Hold.status.set(str(HoldStatus.CONVERTED)),
+                *_becomes(HoldStatus.CONVERTED, hold.id),
                 Hold.order_id.set(order.id),
                 Hold.expiry_shard.remove(),
             ],
@@ -250,7 +266,7 @@ def _release(hold: Hold, products: dict[str, Product] | None = None) -> bool:
     mine = uow.update(
         hold,
         [
-            Hold.status.set(str(HoldStatus.RELEASED)),
+            *_becomes(HoldStatus.RELEASED, hold.id),
             Hold.released_at.set(clock.iso()),
             Hold.expiry_shard.remove(),
         ],
@@ -291,7 +307,7 @@ def release_expired(budget_seconds: float = SWEEP_SECONDS) -> int:
     cutoff = now_ms()
     ids = [
         entry.id
-        for shard in range(get_settings().hold_expiry_shards)
+        for shard in range(get_settings().hold_shards)
         for entry in Hold.expiring.query(shard, Hold.expires_ms <= cutoff)
     ]
     released = 0

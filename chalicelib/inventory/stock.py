@@ -40,7 +40,7 @@ def _hold_actions(change: int) -> list[Any]:
     return [Product.held.add(change), Product.headroom.add(-change)]
 
 
-def has_available(product: Product, quantity: int) -> Any:
+def _has_available(product: Product, quantity: int) -> Any:
     """The condition that `product` (as read) still has `quantity` units available.
 
     A condition cannot subtract `held` from `stock`; headroom is available - threshold, so with
@@ -114,7 +114,7 @@ class StockChanges:
 
     def _lower_available(self, product: Product, quantity: int, actions: list[Any]) -> None:
         available, threshold = product.available, int(product.low_stock_threshold)
-        condition = has_available(product, quantity)
+        condition = _has_available(product, quantity)
         alerting = (
             self.alert
             and not episodes.is_low(available, threshold)

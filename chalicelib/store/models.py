@@ -252,12 +252,15 @@ class Hold(_Base):
     body_hash = UnicodeAttribute(null=True)
     order_id = UnicodeAttribute(null=True)
     released_at = UnicodeAttribute(null=True)
+    # f"{status}#{shard}": the admin's lists by status, spread over `hold_shards` partitions so
+    # that no one partition takes every hold of the shop (merged newest first at read time).
+    status_key = UnicodeAttribute()
     customer_key = UnicodeAttribute()
     recorder_key = UnicodeAttribute()
     # Only while active: the sparse index the sweep reads (its cost grows with the expired
     # holds, not with all of them). Removed when the hold is converted or released.
     expiry_shard = NumberAttribute(null=True)
-    by_status = _index("by_status", "status", "id")()
+    by_status = _index("by_status", "status_key", "id")()
     by_customer = _index("by_customer", "customer_key", "id")()
     by_recorder = _index("by_recorder", "recorder_key", "id")()
     expiring = _index(

@@ -384,7 +384,7 @@ def test_the_expiry_index_holds_only_active_holds(api, tokens):
 
     indexed = {
         entry.id
-        for shard in range(get_settings().hold_expiry_shards)
+        for shard in range(get_settings().hold_shards)
         for entry in Hold.expiring.query(shard)
     }
     assert indexed == {ids[2]}

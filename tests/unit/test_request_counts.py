@@ -283,7 +283,7 @@ def test_a_sweep_is_a_query_per_shard_and_a_transaction_per_expired_hold(
 ):
     from chalicelib.settings import get_settings
 
-    shards = get_settings().hold_expiry_shards
+    shards = get_settings().hold_shards
     add_product(api, tokens["admin"], "LIVE", stock=10)
     assert hold(api, tokens["admin"], [("LIVE", 1)]).status == 201  # 900 s: not expired
     with counted() as seen:  # nothing expired: only the shards of the sparse index
@@ -308,7 +308,7 @@ def test_a_sweep_reads_its_expired_holds_in_one_batch_and_their_products_in_anot
     + a transaction per hold, wherever the holds' shards fall."""
     from chalicelib.settings import get_settings
 
-    shards = get_settings().hold_expiry_shards
+    shards = get_settings().hold_shards
     ids = expiring_holds(api, tokens["admin"], frozen, spread=True)
     with counted() as seen:
         assert sweep(api, tokens["admin"]) == len(ids)
@@ -317,10 +317,10 @@ def test_a_sweep_reads_its_expired_holds_in_one_batch_and_their_products_in_anot
 
 
 HOLD_LISTS = [  # (path, role, Queries of the first page: None when a filter may read on)
-    (HOLDS, "admin", 3),  # a Query per stored status: active, converted, released
+    (HOLDS, "admin", 12),  # a Query per stored status (active, converted, released) and shard
     (HOLDS + "?customer_id={customer}", "admin", 1),
-    (HOLDS + "?status=converted", "admin", 1),
-    (HOLDS + "?status=released", "admin", 1),
+    (HOLDS + "?status=converted", "admin", 4),  # a Query per shard
+    (HOLDS + "?status=released", "admin", 4),
     (HOLDS + "?status=active", "admin", None),
     (HOLDS + "?status=expired", "admin", None),
     (HOLDS, "staff", 2),  # theirs as customer and as recorder
