@@ -45,7 +45,7 @@ def hold_out(hold: Hold) -> HoldOut:
     response=HoldOut,
     status=201,
     idempotent=True,
-    errors=(403, 409, 422),
+    errors=(403, 404, 409, 422),
     summary="Keep units for a checkout: all lines or none, until expires_at",
 )
 def create_hold(call: Call) -> tuple[HoldOut, int]:

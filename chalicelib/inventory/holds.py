@@ -18,13 +18,14 @@ ends), so the sweep reads only the holds that have expired. The admin's lists by
 
 from __future__ import annotations
 
+import logging
 import time
 import zlib
 from collections.abc import Iterable
 from typing import Any
 
 from chalicelib import clock, observability
-from chalicelib.errors import HoldExpired, HoldNotActive, NotFound, UnknownSku
+from chalicelib.errors import Busy, HoldExpired, HoldNotActive, NotFound, UnknownSku
 from chalicelib.inventory import idempotency, owners, sales
 from chalicelib.inventory.idempotency import Created, Intent, Undoable
 from chalicelib.inventory.ledger import Cause
@@ -37,6 +38,8 @@ from chalicelib.store.pages import Page, newest_first
 from chalicelib.store.transact import Reads, UnitOfWork, read_batch
 from chalicelib.vocabulary import Caller, HoldStatus
 
+log = logging.getLogger("automart")
+
 HOLDS = Undoable(Hold, "released_at", "The hold created with this Idempotency-Key was released")
 MISSING = "No hold has this id"
 ACTIVE = str(HoldStatus.ACTIVE)
@@ -46,9 +49,22 @@ def now_ms() -> int:
     return int(clock.now() * 1000)
 
 
-def status_of(hold: Hold, at_ms: int | None = None) -> HoldStatus:
+# From expires_at on, a hold is expired: the rule in Python and as conditions.
+def _past_expiry(hold: Hold, at_ms: int) -> bool:
+    return at_ms >= hold.expires_ms
+
+
+def _expired_at(at_ms: int) -> Any:
+    return Hold.expires_ms <= at_ms
+
+
+def _unexpired_at(at_ms: int) -> Any:
+    return Hold.expires_ms > at_ms
+
+
+def status_of(hold: Hold) -> HoldStatus:
     """The status a client reads: an active hold past its expiry is expired."""
-    if hold.status == ACTIVE and (now_ms() if at_ms is None else at_ms) >= hold.expires_ms:
+    if hold.status == ACTIVE and _past_expiry(hold, now_ms()):
         return HoldStatus.EXPIRED
     return HoldStatus(hold.status)
 
@@ -75,14 +91,16 @@ def _status_key(status: HoldStatus | str, shard: int) -> str:
 
 def create_hold(caller: Caller, body: HoldIn, wanted: Intent) -> Created[Hold]:
     """Hold every line or none: `held` rises where enough is available."""
+    sales.refuse_repeated_skus(body.items)
     lines = [(line.sku, line.quantity) for line in body.items]
-    customer_id = sales.customer_of(caller, body.items, body.customer_id)
+    customer_id = sales.customer_of(caller, body.customer_id)
 
     def build(hold_id: str, reads: Reads) -> Hold:
         customer = sales.read_customer(caller, reads, customer_id)
         sales.refuse_short(lines, reads)
-        created = clock.now()
-        expires = created + body.ttl_seconds
+        # Whole milliseconds, as the times read: expires_at is exactly created_at + ttl.
+        created_ms = now_ms()
+        expires_ms = created_ms + body.ttl_seconds * 1000
         return Hold(
             id=hold_id,
             status=ACTIVE,
@@ -97,9 +115,9 @@ def create_hold(caller: Caller, body: HoldIn, wanted: Intent) -> Created[Hold]:
                 )
                 for sku, quantity in lines
             ],
-            expires_at=clock.iso(expires),
-            expires_ms=int(expires * 1000),
-            created_at=clock.iso(created),
+            expires_at=clock.iso(expires_ms / 1000),
+            expires_ms=expires_ms,
+            created_at=clock.iso(created_ms / 1000),
             created_by=caller.id,
             body_hash=wanted.body_hash,
             customer_key=customer.id,
@@ -153,9 +171,12 @@ def list_holds(
 ) -> Page[Hold]:
     """Newest first. An admin's list without a customer reads `by_status` (every shard of the
     statuses asked for); any other reads the caller's (or the customer's) indexes."""
-    stored = [ACTIVE] if status in (HoldStatus.ACTIVE, HoldStatus.EXPIRED) else [str(status)]
     if status is None:
         stored = [str(s) for s in HoldStatus if s != HoldStatus.EXPIRED]
+    elif status in (HoldStatus.ACTIVE, HoldStatus.EXPIRED):
+        stored = [ACTIVE]  # expired is active past its expiry
+    else:
+        stored = [str(status)]
     shards = range(get_settings().hold_shards)
     every = [(Hold.by_status, _status_key(word, shard)) for word in stored for shard in shards]
     sources = owners.list_sources(caller, customer_id, Hold, every)
@@ -167,9 +188,9 @@ def _status_is(status: HoldStatus | None) -> Any:
     if status is None:
         return None
     if status == HoldStatus.ACTIVE:
-        return (Hold.status == ACTIVE) & (Hold.expires_ms > now_ms())
+        return (Hold.status == ACTIVE) & _unexpired_at(now_ms())
     if status == HoldStatus.EXPIRED:
-        return (Hold.status == ACTIVE) & (Hold.expires_ms <= now_ms())
+        return (Hold.status == ACTIVE) & _expired_at(now_ms())
     return Hold.status == str(status)
 
 
@@ -210,7 +231,7 @@ def convert_hold(
                 Hold.order_id.set(order.id),
                 Hold.expiry_shard.remove(),
             ],
-            condition=(Hold.status == ACTIVE) & (Hold.expires_ms > now_ms()),
+            condition=(Hold.status == ACTIVE) & _unexpired_at(now_ms()),
             name="hold",
         )
         changes = StockChanges(uow, order.id, Cause(order.created_by))
@@ -308,7 +329,7 @@ def release_expired(budget_seconds: float = SWEEP_SECONDS) -> int:
     ids = [
         entry.id
         for shard in range(get_settings().hold_shards)
-        for entry in Hold.expiring.query(shard, Hold.expires_ms <= cutoff)
+        for entry in Hold.expiring.query(shard, _expired_at(cutoff))
     ]
     released = 0
     for start in range(0, len(ids), SWEEP_BATCH):
@@ -323,16 +344,22 @@ def release_expired(budget_seconds: float = SWEEP_SECONDS) -> int:
 def _release_batch(ids: Iterable[str], cutoff: int) -> int:
     holds = read_batch(also=[(Hold, hold_id) for hold_id in ids]).of(Hold)
     # The index is eventually consistent: each hold as read now decides.
-    expired = [h for h in holds.values() if h.status == ACTIVE and h.expires_ms <= cutoff]
+    expired = [h for h in holds.values() if h.status == ACTIVE and _past_expiry(h, cutoff)]
     products = read_batch({line.sku for hold in expired for line in hold.items}).products
     return sum(1 for hold in expired if _release_expired_one(hold, products))
 
 
 def _release_expired_one(hold: Hold, products: dict[str, Product]) -> bool:
-    first = [products]
+    """Released now (False: ended meanwhile, or its products too contended this time: the next
+    sweep tries again, and one busy product does not stop the others' releases)."""
+    attempts = iter(range(6))
 
     def attempt() -> bool:
-        read, first[:] = (first[0] if first else None), []
-        return _release(hold, read)  # retries read the products again
+        # The first attempt uses the batch's read; a retry reads the products again.
+        return _release(hold, products if next(attempts) == 0 else None)
 
-    return db.with_retries(attempt, attempts=6)
+    try:
+        return db.with_retries(attempt, attempts=6)
+    except Busy:
+        log.warning("could not release expired hold %s this sweep", hold.id, exc_info=True)
+        return False

@@ -115,15 +115,18 @@ def _update_fields(sku: str, fields: dict[str, Any]) -> Product:
 
 
 def _try_update_fields(sku: str, fields: dict[str, Any]) -> Product:
-    """The fields written under the condition that the product is the one read; a new threshold
-    moves headroom by the difference (stock and held may move meanwhile)."""
+    """The fields written under the condition that the product is the one read; a threshold
+    sent (PUT always sends one) is written only over the threshold read, and a new one moves
+    headroom by the difference (stock and held may move meanwhile)."""
     before = get_product(sku)
     actions = catalog.field_actions(sku, fields, clock.iso())
     condition = Product.incarnation == before.incarnation
     threshold = fields.get("low_stock_threshold")
-    if threshold is not None and threshold != before.low_stock_threshold:
-        actions.append(Product.headroom.add(int(before.low_stock_threshold) - threshold))
+    if threshold is not None:
+        # Else a threshold changed since the read would be overwritten, its headroom kept.
         condition &= Product.low_stock_threshold == before.low_stock_threshold
+        if threshold != before.low_stock_threshold:
+            actions.append(Product.headroom.add(int(before.low_stock_threshold) - threshold))
     product = Product(sku=sku)
     try:
         product.update(actions, condition=condition)

@@ -60,8 +60,9 @@ def refuse_repeated_skus(lines: Iterable[Any]) -> None:
 def create_order(caller: Caller, body: SalesOrderIn, wanted: Intent) -> Created[SalesOrder]:
     """Sell every line or none, at the catalog's prices (the `{hold_id}` form: `holds`)."""
     assert body.items is not None
+    refuse_repeated_skus(body.items)
     lines = [(line.sku, line.quantity) for line in body.items]
-    customer_id = customer_of(caller, body.items, body.customer_id)
+    customer_id = customer_of(caller, body.customer_id)
 
     def build(order_id: str, reads: Reads) -> SalesOrder:
         customer = read_customer(caller, reads, customer_id)
@@ -81,10 +82,9 @@ def create_order(caller: Caller, body: SalesOrderIn, wanted: Intent) -> Created[
     return result
 
 
-def customer_of(caller: Caller, lines: Iterable[Any], customer_id: str | None) -> str:
-    """The customer of an order or a hold: 400 for a sku on two lines, 403 for a customer naming
+def customer_of(caller: Caller, customer_id: str | None) -> str:
+    """The customer of an order or a hold: the caller unless named; 403 for a customer naming
     another user."""
-    refuse_repeated_skus(lines)
     customer_id = customer_id or caller.id
     if caller.role == Role.CUSTOMER and customer_id != caller.id:
         raise Forbidden("A customer may only order for themselves")

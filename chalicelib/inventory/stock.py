@@ -190,7 +190,7 @@ def sort_failures(
         elif line.alerting and now.low_stock_threshold == line.read.low_stock_threshold:
             stale = True  # only the "becomes low" part failed
         else:
-            changed = True  # its threshold (or held) moved since the read
+            changed = True  # its threshold moved since the read, or (a release) its held
     if short:
         raise InsufficientStock(details=short)
     if changed:

@@ -139,8 +139,6 @@ class Product(_Base):
         "by_sku_key", "listed", "sku_key", projection=IncludeProjection(["name_key"])
     )()
 
-    # Every stock change writes this index: it carries what the low-stock check and the
-    # ?stock= lists read, never the description.
     @property
     def available(self) -> int:
         """stock - held: what can still be sold or held. Read as headroom + threshold, the same
@@ -148,6 +146,9 @@ class Product(_Base):
         carries too."""
         return int(self.headroom) + int(self.low_stock_threshold)
 
+    # Every stock change writes this index: it carries what the low-stock check and the
+    # ?stock= lists read, never the description (nor `held`: an entry's reads 0; its
+    # `available` is right, from headroom and threshold).
     low_stock = _index(
         "low_stock",
         "alert_shard",

@@ -277,3 +277,32 @@ def test_transaction_conflicts_on_the_product_are_retried_for_holds(api, tokens,
     assert (stock("A"), held("A")) == (6, 0)
     assert len(orders_listed(api, tokens["admin"])) == 1
     assert_ledger("A")
+
+
+def test_one_contended_product_does_not_stop_the_sweep_of_the_others(api, tokens, faults):
+    from unittest import mock
+
+    from chalicelib import clock
+
+    add_product(api, tokens["admin"], "A", stock=5)
+    add_product(api, tokens["admin"], "B", stock=5)
+    for sku in ("A", "B"):
+        body = {"items": [{"sku": sku, "quantity": 5}], "ttl_seconds": 5}
+        assert api.call("POST", "/holds", body, tokens["customer"]).status == 201
+
+    def conflict_on_a(params: dict) -> Any:
+        items = json.loads(params["body"])["TransactItems"]
+        keys = [next(iter(item.values())).get("Key") for item in items]
+        return product_conflict(params) if {"sku": {"S": "A"}} in keys else None
+
+    faults.inject("TransactWriteItems", conflict_on_a, times=1000)
+    later = clock.now() + 5
+    with mock.patch.object(clock, "now", lambda: later):
+        swept = api.call("POST", "/holds/release-expired", token=tokens["admin"])
+        assert swept.status == 200 and swept.json == {"released": 1}
+        assert (held("A"), held("B")) == (5, 0)
+        faults.clear()  # the next sweep releases it
+        assert api.call("POST", "/holds/release-expired", token=tokens["admin"]).json == {
+            "released": 1
+        }
+    assert (held("A"), held("B")) == (0, 0)

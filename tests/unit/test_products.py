@@ -429,3 +429,29 @@ def test_a_threshold_change_racing_a_stock_adjustment_keeps_headroom_exact(api, 
     assert raced == [1, 200] and reply.status == 200
     stored = Product.get("RACE", consistent_read=True)
     assert (stored.stock, stored.low_stock_threshold, stored.headroom) == (20, 50, -30)
+
+
+def test_a_threshold_sent_unchanged_never_overwrites_one_changed_since_the_read(api, tokens):
+    """PUT always sends the threshold. If another admin changed it after this PUT's read, the
+    write must not put the old one back while keeping the other's headroom: available would
+    then count units that are not there (and a sale could take them)."""
+    from chalicelib.inventory import catalog, products
+
+    admin = tokens["admin"]
+    body = {"sku": "T", "name": "T", "price": "1.00", "stock": 20, "low_stock_threshold": 10}
+    assert api.call("POST", "/products", body, admin).status == 201
+    stale = Product.get("T", consistent_read=True)
+    changed = api.call("PATCH", "/products/T", {"low_stock_threshold": 5}, admin)
+    assert changed.status == 200
+    reads = iter([stale])  # the first read is from before the PATCH, a retry reads afresh
+    with mock.patch.object(
+        products,
+        "get_product",
+        side_effect=lambda sku: next(reads, None) or catalog.get_product(sku),
+    ):
+        products.update_product("admin", "T", {"name": "T2", "low_stock_threshold": 10})
+    shown = api.call("GET", "/products/T", token=admin).json
+    assert (shown["name"], shown["low_stock_threshold"]) == ("T2", 10)
+    assert shown["available"] == shown["stock"] - shown["held"] == 20
+    too_many = {"items": [{"sku": "T", "quantity": 21}]}
+    assert api.call("POST", "/sales-orders", too_many, admin).status == 409
