@@ -77,7 +77,8 @@ class Settings:
             alert_sender=os.environ.get("ALERT_SENDER", "alerts@automart.example.com"),
             alert_recipients=_list("ALERT_RECIPIENTS"),
             low_stock_shards=_int("LOW_STOCK_SHARDS", 4),
-            # Holds spread their list and expiry index entries over this many partitions.
+            # Holds spread their list and expiry index entries over this many partitions. It may
+            # grow, never shrink: holds in a shard beyond it would be neither listed nor swept.
             hold_shards=_int("HOLD_SHARDS", 4),
             cors_origins=_list("CORS_ORIGINS"),
             password_reset_url=os.environ.get("PASSWORD_RESET_URL") or None,
