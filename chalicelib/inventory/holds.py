@@ -29,13 +29,13 @@ from chalicelib.errors import Busy, HoldExpired, HoldNotActive, NotFound, Unknow
 from chalicelib.inventory import idempotency, owners, sales
 from chalicelib.inventory.idempotency import Created, Intent, Undoable
 from chalicelib.inventory.ledger import Cause
-from chalicelib.inventory.stock import StockChanges
+from chalicelib.inventory.stock import StockChanges, same_product
 from chalicelib.schemas.orders import HoldIn
 from chalicelib.settings import get_settings
 from chalicelib.store import db
 from chalicelib.store.models import CustomerRef, Hold, HoldLine, Product, SalesOrder
 from chalicelib.store.pages import Page, newest_first
-from chalicelib.store.transact import Reads, UnitOfWork, read_batch
+from chalicelib.store.transact import Reads, Slot, UnitOfWork, read_batch
 from chalicelib.vocabulary import Caller, HoldStatus
 
 log = logging.getLogger("automart")
@@ -74,12 +74,19 @@ def _shard(hold_id: str) -> int:
     return zlib.crc32(hold_id.encode()) % get_settings().hold_shards
 
 
-def _becomes(status: HoldStatus, hold_id: str) -> list[Any]:
-    """The actions that give a hold a new status, and its key in `by_status`."""
-    return [
+def _end(uow: UnitOfWork, hold: Hold, status: HoldStatus, also: Any, condition: Any = None) -> Slot:
+    """End an active hold (converted, released) in `uow`: its new status and `by_status` key,
+    out of the expiry index, with `also` (its other action), if still active (and `condition`)."""
+    actions = [
         Hold.status.set(str(status)),
-        Hold.status_key.set(_status_key(status, _shard(hold_id))),
+        Hold.status_key.set(_status_key(status, _shard(hold.id))),
+        Hold.expiry_shard.remove(),
+        also,
     ]
+    active = Hold.status == ACTIVE
+    return uow.update(
+        hold, actions, condition=active if condition is None else active & condition, name="hold"
+    )
 
 
 def _status_key(status: HoldStatus | str, shard: int) -> str:
@@ -212,8 +219,7 @@ def convert_hold(
         gone = [
             line.sku
             for line in hold.items
-            if line.sku not in reads.products
-            or reads.products[line.sku].incarnation != line.incarnation
+            if same_product(reads.products, line.sku, line.incarnation) is None
         ]
         if gone:  # deleted or re-created since the hold: its units left with the product
             raise UnknownSku(details=[{"sku": sku} for sku in gone])
@@ -224,16 +230,7 @@ def convert_hold(
 
     def sell(uow: UnitOfWork, order: SalesOrder, reads: Reads, alert: bool) -> StockChanges:
         hold = reads.of(Hold)[hold_id]
-        uow.update(
-            hold,
-            [
-                *_becomes(HoldStatus.CONVERTED, hold.id),
-                Hold.order_id.set(order.id),
-                Hold.expiry_shard.remove(),
-            ],
-            condition=(Hold.status == ACTIVE) & _unexpired_at(now_ms()),
-            name="hold",
-        )
+        _end(uow, hold, HoldStatus.CONVERTED, Hold.order_id.set(order.id), _unexpired_at(now_ms()))
         changes = StockChanges(uow, order.id, Cause(order.created_by))
         for line in hold.items:
             changes.sell_held(reads.products[line.sku], int(line.quantity))
@@ -248,9 +245,7 @@ def convert_hold(
         user_ids=[seen.customer.id],
         also=[(Hold, hold_id)],
     )
-    if result.created:
-        observability.metric("OrdersCreated")
-    return result
+    return sales.counted(result)
 
 
 def refuse_ended(hold: Hold) -> None:
@@ -284,20 +279,11 @@ def _release(hold: Hold, products: dict[str, Product] | None = None) -> bool:
     if products is None:
         products = read_batch([line.sku for line in hold.items]).products
     uow = UnitOfWork()
-    mine = uow.update(
-        hold,
-        [
-            *_becomes(HoldStatus.RELEASED, hold.id),
-            Hold.released_at.set(clock.iso()),
-            Hold.expiry_shard.remove(),
-        ],
-        condition=Hold.status == ACTIVE,
-        name="hold",
-    )
+    mine = _end(uow, hold, HoldStatus.RELEASED, Hold.released_at.set(clock.iso()))
     changes = StockChanges(uow, hold.id, Cause(None))
     for line in hold.items:
-        product = products.get(line.sku)
-        if product is None or product.incarnation != line.incarnation:
+        product = same_product(products, line.sku, line.incarnation)
+        if product is None:
             changes.expect_gone(line.sku, line.incarnation)
         else:
             changes.release(product, int(line.quantity))

@@ -9,7 +9,7 @@ from chalicelib.errors import InsufficientStock, NotFound, UnknownSku
 from chalicelib.inventory import idempotency
 from chalicelib.inventory.idempotency import Created, Intent, Undoable
 from chalicelib.inventory.ledger import Cause
-from chalicelib.inventory.stock import StockChanges, with_alerts
+from chalicelib.inventory.stock import StockChanges, same_product, with_alerts
 from chalicelib.schemas.orders import PurchaseIn
 from chalicelib.store import db
 from chalicelib.store.models import EVERY, Product, Purchase
@@ -78,9 +78,7 @@ def reverse_purchase(actor: str, purchase_id: str) -> Purchase:
 
 def _reverse(actor: str, purchase_id: str) -> Purchase:
     purchase = get_purchase(purchase_id)
-    product = read_batch([purchase.sku]).products.get(purchase.sku)
-    if product is not None and product.incarnation != purchase.incarnation:
-        product = None  # re-created: this purchase's stock left with the old one
+    product = same_product(read_batch([purchase.sku]).products, purchase.sku, purchase.incarnation)
     if product is not None and product.available < purchase.quantity:
         # Stock may not go below what holds keep.
         raise InsufficientStock(

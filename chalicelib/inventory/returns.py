@@ -16,7 +16,7 @@ from chalicelib.errors import NotFound, ReturnExceedsOrder, UnknownSku
 from chalicelib.inventory import idempotency, ledger
 from chalicelib.inventory.idempotency import Created, Intent
 from chalicelib.inventory.sales import MISSING, ORDERS, refuse_repeated_skus, returned, unchanged
-from chalicelib.inventory.stock import StockChanges
+from chalicelib.inventory.stock import StockChanges, same_product
 from chalicelib.schemas.orders import ReturnIn
 from chalicelib.store.models import OrderLine, SalesOrder
 from chalicelib.store.transact import Reads, UnitOfWork, read_batch
@@ -62,8 +62,8 @@ def record_return(
         )
         changes = StockChanges(uow, order.id, cause)
         for sku, line in wanted_lines.items():
-            product = reads.products.get(sku)
-            if product is None or product.incarnation != lines[sku].incarnation:
+            product = same_product(reads.products, sku, lines[sku].incarnation)
+            if product is None:
                 # Its stock left with the product: the units are counted returned, no more.
                 changes.expect_gone(sku, lines[sku].incarnation)
             elif line.restock:

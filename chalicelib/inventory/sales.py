@@ -25,7 +25,7 @@ from chalicelib.errors import (
 from chalicelib.inventory import idempotency, owners
 from chalicelib.inventory.idempotency import Created, Intent, Undoable
 from chalicelib.inventory.ledger import Cause
-from chalicelib.inventory.stock import StockChanges
+from chalicelib.inventory.stock import StockChanges, same_product
 from chalicelib.schemas.orders import SalesOrderIn
 from chalicelib.store import db
 from chalicelib.store.models import EVERY, CustomerRef, OrderLine, SalesOrder, User
@@ -77,6 +77,11 @@ def create_order(caller: Caller, body: SalesOrderIn, wanted: Intent) -> Created[
         skus=[sku for sku, _ in lines],
         user_ids=[customer_id],
     )
+    return counted(result)
+
+
+def counted(result: Created[SalesOrder]) -> Created[SalesOrder]:
+    """Each new order, of either form, counts once in OrdersCreated (a replay does not)."""
     if result.created:
         observability.metric("OrdersCreated")
     return result
@@ -208,8 +213,8 @@ def _cancel(actor: str, order_id: str) -> SalesOrder:
     )
     changes = StockChanges(uow, order.id, Cause(actor))
     for line in order.items:
-        product = products.get(line.sku)
-        if product is None or product.incarnation != line.incarnation:
+        product = same_product(products, line.sku, line.incarnation)
+        if product is None:
             continue  # its stock left with the product
         left = int(line.quantity) - returned(line)
         if left:

@@ -10,7 +10,7 @@ index) moves in the same expression. `available` is `stock - held`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -29,6 +29,13 @@ T = TypeVar("T")
 
 class StaleAlert(Exception):
     """The read said a product becomes low, the write found otherwise: write without alerts."""
+
+
+def same_product(products: Mapping[str, Product], sku: str, incarnation: str) -> Product | None:
+    """The product of `sku` as read, if it is still the one a line (of an order, a purchase, a
+    hold) was made with; None if it was deleted or re-created since: its stock left with it."""
+    product = products.get(sku)
+    return product if product is not None and product.incarnation == incarnation else None
 
 
 def _stock_actions(change: int) -> list[Any]:

@@ -134,6 +134,29 @@ def omittable() -> Any:
     return Field(default=None, json_schema_extra=_not_nullable)
 
 
+def one_of_two(first: str, second: str, not_with_second: tuple[str, ...] = ()) -> ConfigDict:
+    """The document of a body that sends exactly one of two fields (and none of
+    `not_with_second` with the second), so that a schema-valid body is accepted: "not both, and
+    one of them", as allOf (Postman's converter reads through it; a top-level oneOf makes it
+    send the first branch instead of the example). The check itself: `sent_one_of`."""
+    rules: list[JsonValue] = [
+        {"not": {"required": [first, second]}},
+        {"anyOf": [{"required": [first]}, {"required": [second]}]},
+    ]
+    rules += [{"not": {"required": [second, other]}} for other in not_with_second]
+    return ConfigDict(json_schema_extra={"allOf": rules})
+
+
+def sent_one_of(body: BaseModel, first: str, second: str) -> str:
+    """Which of the two fields `body` sent; ValueError (a 400) for both, neither, or a null."""
+    sent = [name for name in (first, second) if name in body.model_fields_set]
+    if len(sent) != 1:
+        raise ValueError(f"send exactly one of {first} and {second}")
+    if getattr(body, sent[0]) is None:
+        raise ValueError(f"{sent[0]} may not be null")
+    return sent[0]
+
+
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
@@ -343,17 +366,7 @@ class ProductOut(Response):
 
 
 class AdjustmentIn(Request):
-    # Exactly one of change and set_to, in the document too, so that a schema-valid body is
-    # accepted: "not both, and one of them" (as allOf, which Postman's converter reads through;
-    # a top-level oneOf makes it send the first branch instead of the example).
-    model_config = ConfigDict(
-        json_schema_extra={
-            "allOf": [
-                {"not": {"required": ["change", "set_to"]}},
-                {"anyOf": [{"required": ["change"]}, {"required": ["set_to"]}]},
-            ]
-        }
-    )
+    model_config = one_of_two("change", "set_to")
 
     # Each optional field may be left out, not null (as ProductPatchIn). `change` has no
     # example: the body's example is a count (set_to), and only one of the two may be sent.
@@ -389,8 +402,7 @@ class AdjustmentIn(Request):
 
     @model_validator(mode="after")
     def _one_change(self) -> AdjustmentIn:
-        if (self.change is None) == (self.set_to is None):
-            raise ValueError("send exactly one of change and set_to")
+        sent_one_of(self, "change", "set_to")
         if self.change == 0:
             raise ValueError("change may not be 0 (send set_to to record a count)")
         return self

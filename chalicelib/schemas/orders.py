@@ -7,7 +7,6 @@ from typing import Annotated
 
 from pydantic import (
     AfterValidator,
-    ConfigDict,
     Field,
     StrictBool,
     StrictInt,
@@ -27,6 +26,8 @@ from chalicelib.schemas import (
     Timestamp,
     omittable,
     one_of,
+    one_of_two,
+    sent_one_of,
 )
 from chalicelib.vocabulary import HoldStatus, OrderStatus
 
@@ -69,16 +70,7 @@ HoldId = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 class SalesOrderIn(Request):
     """`{items, note?, customer_id?}`, or `{hold_id, note?}`: the order of a hold's lines."""
 
-    # Said in the document too, so that a schema-valid body is accepted (as AdjustmentIn).
-    model_config = ConfigDict(
-        json_schema_extra={
-            "allOf": [
-                {"not": {"required": ["items", "hold_id"]}},
-                {"anyOf": [{"required": ["items"]}, {"required": ["hold_id"]}]},
-                {"not": {"required": ["hold_id", "customer_id"]}},
-            ]
-        }
-    )
+    model_config = one_of_two("items", "hold_id", not_with_second=("customer_id",))
 
     items: Lines | None = omittable()
     # No example: the example body is the `items` form, and only one of the two may be sent.
@@ -93,13 +85,10 @@ class SalesOrderIn(Request):
 
     @model_validator(mode="after")
     def _one_form(self) -> SalesOrderIn:
-        sent = self.model_fields_set
-        if ("items" in sent) == ("hold_id" in sent):
-            raise ValueError("send exactly one of items and hold_id")
-        if "hold_id" in sent and "customer_id" in sent:
+        if sent_one_of(self, "items", "hold_id") == "hold_id" and "customer_id" in (
+            self.model_fields_set
+        ):
             raise ValueError("an order of a hold is for the hold's customer: no customer_id")
-        if self.items is None and self.hold_id is None:
-            raise ValueError("items and hold_id may not be null")
         return self
 
 
