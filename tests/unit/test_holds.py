@@ -28,6 +28,17 @@ from tests.unit.helpers import (
 )
 
 HOLDS = "/holds"
+# The contract's hold shape (API.md, Shapes).
+HOLD_KEYS = {
+    "id",
+    "status",
+    "customer",
+    "items",
+    "expires_at",
+    "created_at",
+    "created_by",
+    "order_id",
+}
 
 
 def hold(api: Any, token: str, items: list[tuple[str, int]], **extra: Any) -> Any:
@@ -80,6 +91,8 @@ def test_a_hold_keeps_units_without_moving_stock_or_the_ledger(api, tokens, froz
     reply = hold(api, tokens["customer"], [("A", 4), ("B", 3)], ttl_seconds=60)
     assert reply.status == 201, reply.json
     body = reply.json
+    assert set(body) == HOLD_KEYS
+    assert all(set(line) == {"sku", "name", "quantity"} for line in body["items"])
     assert body["status"] == "active" and body["order_id"] is None
     assert [(i["sku"], i["name"], i["quantity"]) for i in body["items"]] == [
         ("A", "Item A", 4),
@@ -218,6 +231,22 @@ def test_a_conversion_sells_the_held_units_at_the_prices_of_that_moment(api, tok
     again = convert(api, tokens["staff"], held["id"])
     assert again.status == 409 and again.json["code"] == "hold_not_active"
     assert_holds_add_up("A", "B")
+
+
+def test_cancelling_an_order_of_a_hold_gives_its_stock_back_and_the_hold_stays_converted(
+    api, tokens
+):
+    add_product(api, tokens["admin"], "A", stock=10)
+    held = hold(api, tokens["customer"], [("A", 4)]).json
+    hold(api, tokens["customer"], [("A", 3)])  # another, still active
+    made = convert(api, tokens["customer"], held["id"]).json
+    assert api.call("DELETE", f"{ORDERS}/{made['id']}", token=tokens["admin"]).status == 204
+    a = product(api, tokens["admin"], "A")
+    assert (a["stock"], a["held"], a["available"]) == (10, 3, 7)
+    assert [m.kind for m in movements("A")][-2:] == ["sale", "sale_cancelled"]
+    shown = api.call("GET", f"{HOLDS}/{held['id']}", token=tokens["customer"]).json
+    assert (shown["status"], shown["order_id"]) == ("converted", made["id"])
+    assert_holds_add_up("A")
 
 
 def test_the_two_forms_of_an_order_do_not_mix(api, tokens):
@@ -483,6 +512,18 @@ def test_a_hold_opens_an_episode_and_its_release_ends_it(api, tokens, frozen):
     assert api.call("DELETE", f"{HOLDS}/{again['id']}", token=tokens["customer"]).status == 204
     assert [n["status"] for n in notifications(api, tokens["admin"])] == ["resolved"] * 2
     assert expiring["id"] != again["id"]
+
+
+def test_the_low_stock_email_lists_the_units_available(api, tokens, admin):
+    from tests.unit.helpers import sent
+
+    add_product(api, tokens["admin"], "A", stock=10, threshold=5)
+    hold(api, tokens["customer"], [("A", 7)])
+    checked = api.call("POST", "/notifications/check", token=tokens["admin"]).json
+    assert checked == {"low_stock": 1, "created": 0, "emailed": 1}
+    [email] = sent()
+    # Available 3 (stock 10, 7 held): the figure compared with the threshold.
+    assert "<td>A</td><td>Item A</td><td>3</td><td>5</td><td>open</td>" in email.body
 
 
 def test_a_conversion_does_not_change_the_episode(api, tokens):
