@@ -439,3 +439,14 @@ def test_the_bundle_leaves_out_what_the_lambda_runtime_provides(packaged: dict[s
         assert {"app.py", "chalicelib", "pynamodb", "pydantic", "jwt"} <= tops
         assert sizes["zip_bytes_after"] < 10_000_000 < sizes["zip_bytes_before"], stage
     assert os.path.exists(ROOT / "build" / "dev-merge.json")
+
+
+def test_the_bundle_carries_the_console_and_its_library(packaged: dict[str, Path]) -> None:
+    """The console is served by the function itself: every file of it is in the zip (the library
+    too, copied from npm by the build step), so a stage needs nothing from elsewhere."""
+    shipped = sorted(p.name for p in (ROOT / "chalicelib" / "console").iterdir() if p.is_file())
+    assert "preact-htm.js" in shipped and "index.html" in shipped
+    for stage, folder in packaged.items():
+        with zipfile.ZipFile(folder / "deployment.zip") as bundle:
+            names = {n.removeprefix("chalicelib/console/") for n in bundle.namelist()}
+        assert set(shipped) <= names, stage

@@ -6,6 +6,7 @@ import itertools
 import threading
 from collections.abc import Callable
 from decimal import Decimal
+from html.parser import HTMLParser
 from typing import Any
 
 from chalice.test import Client
@@ -165,3 +166,26 @@ def run_together(*jobs: Callable[[], Any]) -> list[Any]:
     if errors:
         raise errors[0]
     return results
+
+
+class References(HTMLParser):
+    """The URLs a page loads: every src and href."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self.inline_scripts = 0
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("src", "href") and value:
+                self.urls.append(value)
+        self._in_script = tag == "script" and not dict(attrs).get("src")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script and data.strip():
+            self.inline_scripts += 1

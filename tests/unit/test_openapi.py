@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlparse
 
@@ -14,7 +13,7 @@ from jsonschema import Draft4Validator
 from openapi_spec_validator import validate
 
 from chalicelib.errors import AppError
-from tests.unit.helpers import PRODUCT_KEYS, Api
+from tests.unit.helpers import PRODUCT_KEYS, Api, References
 
 # Fixtures shared with test_auth (one moto per module, tables emptied between tests).
 
@@ -28,6 +27,8 @@ CONTRACT: dict[tuple[str, str], tuple[str, int, bool]] = {
     ("GET", "/openapi.json"): (ANYONE, 200, False),
     ("GET", "/docs"): (ANYONE, 200, False),
     ("GET", "/docs/{asset}"): (ANYONE, 200, False),
+    ("GET", "/console"): (ANYONE, 200, False),
+    ("GET", "/console/{asset}"): (ANYONE, 200, False),
     ("POST", "/auth/register"): (ANYONE, 201, True),
     ("POST", "/auth/login"): (ANYONE, 200, True),
     ("POST", "/auth/refresh"): (ANYONE, 200, True),
@@ -310,17 +311,6 @@ def test_the_server_accepts_every_example(doc):
 
 
 # ---- /docs -------------------------------------------------------------------------------------
-
-
-class References(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.urls: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        for name, value in attrs:
-            if name in ("src", "href") and value:
-                self.urls.append(value)
 
 
 EXPECTED_TYPES = {".css": "text/css", ".js": "application/javascript"}
