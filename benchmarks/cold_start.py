@@ -8,6 +8,8 @@ product and one user in it. Then, alternating, fresh processes run:
   `chalice.test.Client` (the JWT authorizer, then the route: settings, model binding, GetItem);
 - the baseline, benchmarks/bare_app: a bare Chalice app whose one route does one PynamoDB
   GetItem of the same item, through the same client and stack.
+- AutoMart again, serving the console's page and assets (/console) before the same request: what
+  the console costs the API function.
 Each process reports the time from before its first import of the harness to the response in
 hand, and the DynamoDB requests it sent; whole-process wall time (interpreter start included) is
 measured from outside. Medians over --runs each. Where AutoMart is slower than 1.3x the baseline,
@@ -28,6 +30,13 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# What a browser fetches when it opens the console: the page, then every module and the style.
+CONSOLE_PATHS = ("/console",) + tuple(
+    f"/console/{path.name}"
+    for path in sorted((ROOT / "chalicelib" / "console").iterdir())
+    if path.suffix in (".js", ".css")
+)
+CONSOLE_MODULE = "chalicelib.api.console"
 BARE = Path(__file__).resolve().parent / "bare_app"
 SKU = "COLD-1"
 TARGET_RATIO = 1.3
@@ -52,12 +61,21 @@ import app
 t_import = time.perf_counter()
 token = os.environ.get("COLD_TOKEN")
 headers = {"Authorization": "Bearer " + token} if token else {}
+console = 0.0
 with Client(app.app, stage_name="local", project_dir=os.getcwd()) as client:
+    if os.environ.get("COLD_CONSOLE"):  # the console's page and assets first, as a browser asks
+        t_console = time.perf_counter()
+        for path in os.environ["COLD_CONSOLE"].split(","):
+            page = client.http.get(path)
+            assert page.status_code == 200 and page.body, (path, page.status_code)
+        console = time.perf_counter() - t_console
+    t_api = time.perf_counter()
     reply = client.http.get("/products/" + os.environ["COLD_SKU"], headers=headers)
 t_done = time.perf_counter()
 assert reply.status_code == 200, (reply.status_code, reply.body)
 print(json.dumps({"total": t_done - t0, "harness": t_harness - t0, "import": t_import - t_harness,
-                  "first_request": t_done - t_import, "requests": requests}))
+                  "first_request": t_done - t_import, "api_request": t_done - t_api,
+                  "console": console, "requests": requests}))
 """
 
 # Creates the tables, the product and a user in the fresh database; prints an access token.
@@ -156,10 +174,12 @@ def run_child(cwd: Path, env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
-def importtime(cwd: Path, env: dict[str, str], top: int = 10) -> list[tuple[str, float]]:
+def importtime(
+    cwd: Path, env: dict[str, str], top: int = 10
+) -> tuple[list[tuple[str, float]], dict[str, float]]:
     """What `import app` costs beyond the harness (chalice.test and botocore, imported first, as
     in the timed runs): python -X importtime's self time of every module it pulled in, summed
-    by top-level package, largest first, in ms."""
+    by top-level package, largest first, in ms; and each module's own."""
     code = (
         "import sys, os\n"
         "for hidden in filter(None, os.environ.get('COLD_HIDE', '').split(',')):\n"
@@ -190,7 +210,8 @@ def importtime(cwd: Path, env: dict[str, str], top: int = 10) -> list[tuple[str,
     for _, name, own in rows[start : end + 1]:
         package = name.split(".")[0]
         totals[package] = totals.get(package, 0.0) + own
-    return sorted(totals.items(), key=lambda item: -item[1])[:top]
+    modules = {name: own for _, name, own in rows[start : end + 1]}
+    return sorted(totals.items(), key=lambda item: -item[1])[:top], modules
 
 
 def median(values: list[float]) -> float:
@@ -237,13 +258,16 @@ def measure(runs: int, backend: str, package: Path | None = None) -> dict[str, A
         bare_env.pop("COLD_TOKEN", None)
         run_child(ROOT, app_env)  # warm the OS file cache and .pyc files for both, not timed
         run_child(BARE, bare_env)
-        samples: dict[str, list[dict[str, Any]]] = {"app": [], "bare": []}
+        console_env = {**app_env, "COLD_CONSOLE": ",".join(CONSOLE_PATHS)}
+        run_child(ROOT, console_env)
+        samples: dict[str, list[dict[str, Any]]] = {"app": [], "bare": [], "console": []}
         if packaged:
             run_child(packaged, app_env)
             samples["packaged"] = []
         for _ in range(runs):  # alternate, so drift on the machine hits both alike
             samples["app"].append(run_child(ROOT, app_env))
             samples["bare"].append(run_child(BARE, bare_env))
+            samples["console"].append(run_child(ROOT, console_env))
             if packaged:
                 samples["packaged"].append(run_child(packaged, app_env))
         summary: dict[str, Any] = {
@@ -254,13 +278,16 @@ def measure(runs: int, backend: str, package: Path | None = None) -> dict[str, A
         for name, rows in samples.items():
             summary[name] = {
                 key: median([row[key] for row in rows])
-                for key in ("total", "harness", "import", "first_request", "wall")
+                for key in ("total", "harness", "import", "first_request", "api_request", "wall")
             }
+            summary[name]["console"] = median([row["console"] for row in rows])
             summary[name]["requests"] = rows[-1]["requests"]
         summary["ratio"] = summary["app"]["total"] / summary["bare"]["total"]
         summary["process_ratio"] = summary["app"]["wall"] / summary["bare"]["wall"]
-        summary["importtime_app"] = importtime(ROOT, app_env)
-        summary["importtime_bare"] = importtime(BARE, bare_env)
+        summary["importtime_app"], modules = importtime(ROOT, app_env)
+        summary["importtime_bare"], _ = importtime(BARE, bare_env)
+        summary["console_import_ms"] = modules[CONSOLE_MODULE]
+        summary["console_paths"] = list(CONSOLE_PATHS)
         return summary
     finally:
         scratch.cleanup()
@@ -314,6 +341,23 @@ def render(summary: dict[str, Any]) -> str:
                 f"| {label} | {ms(packed[key])} | {ms(bare[key])} | "
                 f"{packed[key] / bare[key]:.2f}x |"
             )
+    console = summary["console"]
+    lines += [
+        "",
+        f"The console (`GET /console` and its {len(summary['console_paths']) - 1} assets) in the "
+        "same runs: fresh processes that serve it before the same API request, beside those that "
+        "answer the API request first. Its files are read on their first request, never at "
+        f"import; importing its routes (`{CONSOLE_MODULE}`) costs "
+        f"{summary['console_import_ms']:.1f} ms of `import app` (python -X importtime, self time):",
+        "",
+        "| | API request first | console first |",
+        "|---|---:|---:|",
+        f"| `import app` | {ms(app['import'])} | {ms(console['import'])} |",
+        f"| the console's page and assets | - | {ms(console['console'])} |",
+        f"| the first API request itself | {ms(app['api_request'])} | "
+        f"{ms(console['api_request'])} |",
+        f"| whole process | {ms(app['wall'])} | {ms(console['wall'])} |",
+    ]
     lines += [
         "",
         f"AutoMart's first call sent: {', '.join(app['requests'])}; the baseline's: "

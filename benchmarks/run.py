@@ -60,7 +60,9 @@ BENCHMARKS = [
         "A fresh Python process imports the app and answers its first authenticated "
         "`GET /products/{sku}` (chalice.test.Client: authorizer, then route), against "
         "moto server started once; baseline: benchmarks/bare_app, a bare Chalice app "
-        "doing one PynamoDB GetItem of the same item through the same client and server.",
+        "doing one PynamoDB GetItem of the same item through the same client and server. "
+        "Also: what serving the console (`GET /console` and its assets) first costs the "
+        "API's first request.",
     ),
     Benchmark(
         "b",
