@@ -25,8 +25,6 @@ PAGE = "index.html"
 # An asset is a module or stylesheet of that directory: a plain name, so no path leaves it.
 ASSET_NAME = re.compile(r"[a-z][a-z-]*\.(js|css)")
 TYPES = {"js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8"}
-# How long a browser may keep an asset: the pinned library a day, the console's own files
-# revalidated (a deploy changes them).
 LIBRARY = "preact-htm.js"
 # Only this origin: no inline script or style, no other host, no frames, no plugins.
 CSP = (
@@ -45,13 +43,15 @@ def _read(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def _file(name: str, content_type: str, cache_control: str) -> Response:
+def _file(name: str, content_type: str) -> Response:
     return Response(
         body=_read(name),
         status_code=200,
         headers={
             "Content-Type": content_type,
-            "Cache-Control": cache_control,
+            # Revalidated every time: a deploy changes the modules, and they must stay one
+            # version (the library's file name carries no version either).
+            "Cache-Control": "no-cache",
             "Content-Security-Policy": CSP,
         },
     )
@@ -59,7 +59,7 @@ def _file(name: str, content_type: str, cache_control: str) -> Response:
 
 @api.route("/console", "GET", roles=ANYONE, uses_store=False, summary="The operator console")
 def console(call: Call) -> Response:
-    return _file(PAGE, "text/html; charset=utf-8", "no-cache")
+    return _file(PAGE, "text/html; charset=utf-8")
 
 
 @api.route(
@@ -75,5 +75,4 @@ def console_asset(call: Call) -> Response:
     kind = ASSET_NAME.fullmatch(name)
     if kind is None:
         raise NotFound("No such asset")
-    keep = "public, max-age=86400" if name == LIBRARY else "no-cache"
-    return _file(name, TYPES[kind[1]], keep)
+    return _file(name, TYPES[kind[1]])

@@ -1,7 +1,8 @@
 // The console's one API client: tokens (in memory only, refreshed before they expire), a 401
 // answered by one refresh, a 503 `busy` retried after its Retry-After, errors as ApiError.
 // Also what each role may do, mirroring API.md's roles table.
-const API = new URL(".", location.href).href;
+// The API's base: the directory above this module (/ locally, /api/ behind a stage prefix).
+const API = new URL("..", import.meta.url).href;
 const BUSY_RETRIES = 3;
 // One page of a list (`?limit=`); the API allows 1..100.
 export const PAGE_SIZE = 20;
@@ -30,26 +31,37 @@ export function query(params) {
   return sent.length ? "?" + new URLSearchParams(sent).toString() : "";
 }
 
+// Paths that never carry a refreshable session: a 401 there is the answer itself.
+const ANSWERS_401 = ["/auth/login", "/auth/refresh", "/auth/password-reset"];
+let waiting = 0; // requests waiting out a 503, so the banner stays while any of them waits
+
 // One request. A 503 `busy` is retried after its Retry-After; a 401 once after a refresh.
+// `body` may be a function: it is asked again for each attempt (after a refresh, for one).
 export async function api(method, path, body, { key } = {}) {
+  let refreshed = false;
   for (let attempt = 0; ; attempt += 1) {
+    const sent = typeof body === "function" ? body() : body;
     const headers = {};
-    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (sent !== undefined) headers["Content-Type"] = "application/json";
     if (session.access) headers.Authorization = `Bearer ${session.access}`;
     if (key) headers["Idempotency-Key"] = key;
     const reply = await fetch(API + path.slice(1), {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: sent === undefined ? undefined : JSON.stringify(sent),
     });
     if (reply.status === 503 && attempt < BUSY_RETRIES) {
       const seconds = Math.max(1, Number(reply.headers.get("Retry-After")) || 1);
+      waiting += 1;
       listeners.busy(seconds);
       await sleep(seconds * 1000);
-      listeners.busy(0);
+      waiting -= 1;
+      if (!waiting) listeners.busy(0);
       continue;
     }
-    if (reply.status === 401 && attempt === 0 && session.refresh && !path.startsWith("/auth/")) {
+    const refreshable = !ANSWERS_401.some((prefix) => path.startsWith(prefix));
+    if (reply.status === 401 && !refreshed && refreshable && session.refresh) {
+      refreshed = true;
       if (await refreshTokens()) continue;
     }
     const data = await readBody(reply);
@@ -70,21 +82,36 @@ async function readBody(reply) {
 function keepTokens(tokens) {
   session.access = tokens.access_token;
   session.refresh = tokens.refresh_token;
-  clearTimeout(session.timer);
   // Well before the access token expires: a minute early, or at 80% of a short lifetime.
-  const lead = Math.max(1, Math.min(tokens.expires_in - 60, tokens.expires_in * 0.8));
-  session.timer = setTimeout(refreshTokens, lead * 1000);
+  schedule(Math.max(1, Math.min(tokens.expires_in - 60, tokens.expires_in * 0.8)));
 }
 
-export async function refreshTokens() {
+function schedule(seconds) {
+  clearTimeout(session.timer);
+  session.timer = setTimeout(refreshTokens, seconds * 1000);
+}
+
+// One refresh at a time: a refresh token works once, so a second refresh with it would fail
+// and end the session the first one just renewed.
+let refreshing = null;
+export function refreshTokens() {
+  if (!refreshing) refreshing = renew().finally(() => (refreshing = null));
+  return refreshing;
+}
+
+async function renew() {
   const refresh = session.refresh;
   if (!refresh) return false;
   try {
     keepTokens(await api("POST", "/auth/refresh", { refresh_token: refresh }));
     return true;
   } catch (error) {
-    forget();
-    listeners.signedOut("Your session has ended. Sign in again.");
+    if (error.status === 400 || error.status === 401) {
+      forget(); // revoked, expired, or the user was deactivated
+      listeners.signedOut("Your session has ended. Sign in again.");
+    } else {
+      schedule(5); // no answer, or a busy database: the session may well be fine; try again
+    }
     return false;
   }
 }
@@ -97,7 +124,13 @@ function forget() {
 // Tokens in hand: who is it? A customer is turned away (and their session revoked).
 export async function begin(tokens) {
   keepTokens(tokens);
-  const me = await api("GET", "/auth/me");
+  let me;
+  try {
+    me = await api("GET", "/auth/me");
+  } catch (error) {
+    forget();
+    throw error;
+  }
   if (me.role === "customer") {
     await signOut();
     throw new Error("This console is for the shop's staff. Customers order through the shop.");
@@ -106,10 +139,13 @@ export async function begin(tokens) {
   return me;
 }
 
+// Revokes the refresh token, then forgets the session whatever the answer (the error, if any,
+// tells the caller the token may still be valid).
 export async function signOut() {
-  const refresh = session.refresh;
   try {
-    if (refresh) await api("POST", "/auth/logout", { refresh_token: refresh });
+    // The token as it is when sent: an expired access token is refreshed first, which
+    // replaces the refresh token.
+    if (session.refresh) await api("POST", "/auth/logout", () => ({ refresh_token: session.refresh }));
   } finally {
     forget();
   }

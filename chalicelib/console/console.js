@@ -3,7 +3,7 @@
 // htm (preact-htm.js, from npm) renders; api.js talks to the API; one module per screen.
 import { html, render, useState, useEffect, useRef } from "./preact-htm.js";
 import { api, listeners, may, signOut } from "./api.js";
-import { Notice } from "./ui.js";
+import { Busy } from "./ui.js";
 import { SignIn } from "./signin.js";
 import { Product, Products } from "./products.js";
 import { LowStock } from "./lowstock.js";
@@ -23,9 +23,18 @@ const SCREENS = [
 
 function parseHash() {
   const [path, search] = location.hash.replace(/^#\/?/, "").split("?");
-  const [screen, id] = path.split("/").map(decodeURIComponent);
+  let screen, id;
+  try {
+    [screen, id] = path.split("/").map(decodeURIComponent);
+  } catch {
+    screen = "products"; // a malformed escape in a hand-typed address
+  }
   return { screen: screen || "products", id, params: new URLSearchParams(search || "") };
 }
+
+// The count in the navigation is asked for again this often, so that notifications raised by
+// the scheduled check or by other operators show up without a reload.
+const COUNT_EVERY_MS = 60_000;
 
 // How many products need attention: open notifications (admin), low products (staff).
 async function lowCount(user) {
@@ -38,19 +47,25 @@ async function lowCount(user) {
 function Console({ user, onSignOut }) {
   const [where, setWhere] = useState(parseHash());
   const [count, setCount] = useState(null);
-  const [busy, setBusy] = useState(0);
   const heading = useRef(null);
-  const changed = () => lowCount(user).then(setCount, () => {});
+  const changed = () => lowCount(user).then(setCount, () => {}); // the count is a hint only
   useEffect(() => {
     const moved = () => setWhere(parseHash());
     addEventListener("hashchange", moved);
-    listeners.busy = setBusy;
     changed();
-    return () => removeEventListener("hashchange", moved);
+    const timer = setInterval(changed, COUNT_EVERY_MS);
+    return () => {
+      removeEventListener("hashchange", moved);
+      clearInterval(timer);
+    };
   }, []);
-  useEffect(() => heading.current && heading.current.focus(), [where.screen, where.id]);
   const allowed = SCREENS.filter(([, , may]) => may(user));
   const screen = allowed.some(([name]) => name === where.screen) ? where.screen : "products";
+  const title = `AutoMart console: ${allowed.find(([name]) => name === screen)[1]}`;
+  useEffect(() => {
+    document.title = title;
+    if (heading.current) heading.current.focus(); // a screen reader hears where it now is
+  }, [where.screen, where.id]);
   const props = { user, onChanged: changed };
   const body = {
     products: () => (where.id ? html`<${Product} ...${props} sku=${where.id} />` : html`<${Products} ...${props} />`),
@@ -72,8 +87,8 @@ function Console({ user, onSignOut }) {
         <button type="button" class="quiet" onClick=${onSignOut}>Sign out</button></p>
     </header>
     <main>
-      <h1 class="visually-hidden" tabindex="-1" ref=${heading}>AutoMart console: ${allowed.find(([n]) => n === screen)[1]}</h1>
-      ${busy > 0 && html`<${Notice} notice=${{ kind: "info", text: `The database is busy: trying again in ${busy} s.` }} />`}
+      <h1 class="visually-hidden" tabindex="-1" ref=${heading}>${title}</h1>
+      <${Busy} />
       ${body()}
     </main>`;
 }
@@ -88,9 +103,14 @@ function App() {
     };
   }, []);
   const out = async () => {
-    await signOut().catch(() => {});
+    let said = "You are signed out.";
+    try {
+      await signOut();
+    } catch (error) {
+      said = `You are signed out here, but the server did not confirm that the session was revoked (${error.message}).`;
+    }
     setUser(null);
-    setMessage("You are signed out.");
+    setMessage(said);
   };
   return user
     ? html`<${Console} user=${user} onSignOut=${out} />`

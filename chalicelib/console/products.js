@@ -1,27 +1,22 @@
 // The catalog: find, create; a product: its figures, stock adjustments, edits, its movements.
 import { html, useState, useEffect } from "./preact-htm.js";
-import { PAGE_SIZE, api, may, newKey, query } from "./api.js";
-import { Choice, Confirm, Field, Loaded, Notice, Table, formData, useLoad, useNotice, usePages, when, whole } from "./ui.js";
+import { api, may, query } from "./api.js";
+import { Choice, Confirm, Field, Loaded, Notice, PagedList, Table, formData, useKey, useLoad, useNotice, when, whole } from "./ui.js";
 
 // An adjustment's reasons (API.md, Adjustments).
 const REASONS = ["count", "damaged", "lost", "found", "correction", "other"];
 
-export function Products({ user }) {
+export function Products({ user, onChanged }) {
   const [q, setQ] = useState("");
   const [sort, setSort] = useState("sku");
   const [stock, setStock] = useState("");
   const [typed, setTyped] = useState("");
   const [creating, setCreating] = useState(false);
-  const [notice, , run] = useNotice();
+  const [notice, , run, pending] = useNotice();
   useEffect(() => {
     const timer = setTimeout(() => setQ(typed.trim()), 250); // search as you type
     return () => clearTimeout(timer);
   }, [typed]);
-  const [cursor, pager] = usePages([q, sort, stock]);
-  const [state] = useLoad(
-    () => api("GET", "/products" + query({ q, sort, stock, cursor, limit: PAGE_SIZE })),
-    [q, sort, stock, cursor],
-  );
   const create = (event) => {
     const form = formData(event);
     run(async () => {
@@ -33,6 +28,7 @@ export function Products({ user }) {
         stock: whole(form.stock),
         low_stock_threshold: whole(form.low_stock_threshold),
       });
+      onChanged(); // a new product may start out low
       location.hash = `#/products/${encodeURIComponent(product.sku)}`;
     });
   };
@@ -41,7 +37,7 @@ export function Products({ user }) {
     <${Notice} notice=${notice} />
     <section class="panel" aria-label="Find products">
       <div class="row">
-        <${Field} label="Search by sku or name" type="search" value=${typed}
+        <${Field} label="Search by sku or name" type="search" maxlength="100" value=${typed}
           onInput=${(e) => setTyped(e.target.value)} />
         <${Choice} label="Sort by" value=${sort} onChange=${(e) => setSort(e.target.value)}
           options=${[["sku", "SKU"], ["name", "Name"]]} />
@@ -60,31 +56,46 @@ export function Products({ user }) {
         <${Field} label="Name" name="name" required maxlength="200" />
         <${Field} label="Description" name="description" maxlength="2000" />
         <${Field} label="Price" name="price" required inputmode="decimal" />
-        <${Field} label="Initial stock" name="stock" type="number" min="0" value="0" />
-        <${Field} label="Low-stock threshold" name="low_stock_threshold" type="number" min="0" value="5" />
-        <button type="submit">Create product</button>
+        <${Field} label="Initial stock" name="stock" type="number" min="0" defaultValue="0" />
+        <${Field} label="Low-stock threshold" name="low_stock_threshold" type="number" min="0" defaultValue="5" />
+        <button type="submit" disabled=${pending}>Create product</button>
       </form>
     </section>`}
-    <${Loaded} state=${state}>${(page) => html`
+    <${PagedList} path=${"/products" + query({ q, sort, stock })}>${(products) => html`
       <${Table} label="Products" empty="No product matches."
         head=${["SKU", "Name", { text: "Price", num: 1 }, { text: "Stock", num: 1 },
           { text: "Held", num: 1 }, { text: "Available", num: 1 }, { text: "Threshold", num: 1 }]}
-        rows=${page.items.map((p) => html`<tr>
+        rows=${products.map((p) => html`<tr key=${p.sku}>
           <td><a href=${`#/products/${encodeURIComponent(p.sku)}`}>${p.sku}</a></td>
           <td>${p.name}</td><td class="num">${p.price}</td><td class="num">${p.stock}</td>
           <td class="num">${p.held}</td><td class="num">${p.available}</td>
-          <td class="num">${p.low_stock_threshold}</td></tr>`)} />
-      ${pager(page.next_cursor)}`}
+          <td class="num">${p.low_stock_threshold}</td></tr>`)} />`}
     <//>`;
 }
 
+// Who made a movement: the admin may read users and sees their email; staff see the id.
+const people = new Map();
+function useActors(user, movements) {
+  const [, setLearned] = useState(0);
+  useEffect(() => {
+    if (!may.users(user) || !movements) return;
+    const unknown = [...new Set(movements.map((m) => m.actor))].filter((id) => id && !people.has(id));
+    unknown.forEach((id) => people.set(id, null));
+    const learn = (id) =>
+      api("GET", `/users/${encodeURIComponent(id)}`).then(
+        (found) => people.set(id, found.email),
+        () => people.delete(id),
+      );
+    Promise.all(unknown.map(learn)).then(() => unknown.length && setLearned((n) => n + 1));
+  }, [movements]);
+  return (id) => (id === user.id ? `you (${user.email})` : people.get(id) || id || "");
+}
+
 export function Product({ user, sku, onChanged }) {
-  const [notice, setNotice, run] = useNotice();
+  const [notice, setNotice, run, pending] = useNotice();
+  const send = useKey();
   const [state, reload] = useLoad(() => api("GET", `/products/${encodeURIComponent(sku)}`), [sku]);
-  const [moves, reloadMoves] = useLoad(
-    () => (may.adjust(user) ? api("GET", `/products/${encodeURIComponent(sku)}/movements`) : Promise.resolve(null)),
-    [sku],
-  );
+  const [moved, setMoved] = useState(0);
   const [by, setBy] = useState("change");
 
   const adjust = (product) => (event) => {
@@ -98,7 +109,9 @@ export function Product({ user, sku, onChanged }) {
     const target = event.target;
     run(async () => {
       try {
-        const after = await api("POST", `/products/${encodeURIComponent(sku)}/adjustments`, body, { key: newKey() });
+        const after = await send((key) =>
+          api("POST", `/products/${encodeURIComponent(sku)}/adjustments`, body, { key }),
+        );
         setNotice({ kind: "ok", text: `Stock adjusted: ${sku} now has ${after.stock} in stock.` });
         target.elements.units.value = "";
       } catch (error) {
@@ -110,7 +123,7 @@ export function Product({ user, sku, onChanged }) {
         });
       }
       reload();
-      reloadMoves();
+      setMoved((n) => n + 1);
       onChanged();
     });
   };
@@ -129,6 +142,7 @@ export function Product({ user, sku, onChanged }) {
   const remove = () =>
     run(async () => {
       await api("DELETE", `/products/${encodeURIComponent(sku)}`);
+      onChanged();
       location.hash = "#/products";
     });
 
@@ -159,33 +173,38 @@ export function Product({ user, sku, onChanged }) {
             name="units" type="number" required min=${by === "set_to" ? 0 : undefined} />
           <${Choice} label="Reason" name="reason" options=${REASONS.map((r) => [r, r])} />
           <${Field} label="Note" name="note" maxlength="500" />
-          <button type="submit">Adjust stock</button>
+          <button type="submit" disabled=${pending}>Adjust stock</button>
         </form>
       </section>`}
       ${may.editCatalog(user) &&
       html`<section class="panel" aria-labelledby="edit">
         <h3 id="edit">Edit product</h3>
         <form class="grid" onSubmit=${edit}>
-          <${Field} label="Name" name="name" value=${p.name} required maxlength="200" />
-          <${Field} label="Description" name="description" value=${p.description} maxlength="2000" />
-          <${Field} label="Price" name="price" value=${p.price} required inputmode="decimal" />
+          <${Field} label="Name" name="name" defaultValue=${p.name} required maxlength="200" />
+          <${Field} label="Description" name="description" defaultValue=${p.description} maxlength="2000" />
+          <${Field} label="Price" name="price" defaultValue=${p.price} required inputmode="decimal" />
           <${Field} label="Low-stock threshold" name="low_stock_threshold" type="number" min="0"
-            value=${p.low_stock_threshold} />
-          <button type="submit">Save changes</button>
+            defaultValue=${p.low_stock_threshold} />
+          <button type="submit" disabled=${pending}>Save changes</button>
         </form>
         <p><${Confirm} label="Delete product" question=${`Delete ${p.sku}? Orders keep their copy.`}
           yes="Yes, delete it" onYes=${remove} /></p>
       </section>`}`}
     <//>
-    ${moves.data &&
+    ${may.adjust(user) &&
     html`<section class="panel">
       <h3>Movements</h3>
-      <${Table} label="Movements" empty="No movement yet."
-        head=${["When", "Kind", { text: "Change", num: 1 }, "Reference", "Actor", "Reason", "Note"]}
-        rows=${moves.data.items.map((m) => html`<tr>
-          <td>${when(m.at)}</td><td>${m.kind}</td><td class="num">${m.quantity_change}</td>
-          <td>${m.reference || ""}</td>
-          <td>${m.actor === user.id ? `you (${user.email})` : m.actor || ""}</td>
-          <td>${m.reason || ""}</td><td>${m.note || ""}</td></tr>`)} />
+      <${PagedList} path=${`/products/${encodeURIComponent(sku)}/movements`} version=${moved}>${(moves) =>
+        html`<${Movements} user=${user} moves=${moves} />`}<//>
     </section>`}`;
+}
+
+function Movements({ user, moves }) {
+  const actor = useActors(user, moves);
+  return html`<${Table} label="Movements" empty="No movement yet."
+    head=${["When", "Kind", { text: "Change", num: 1 }, "Reference", "Actor", "Reason", "Note"]}
+    rows=${moves.map((m) => html`<tr>
+      <td>${when(m.at)}</td><td>${m.kind}</td><td class="num">${m.quantity_change}</td>
+      <td>${m.reference || ""}</td><td>${actor(m.actor)}</td>
+      <td>${m.reason || ""}</td><td>${m.note || ""}</td></tr>`)} />`;
 }

@@ -1,42 +1,42 @@
 // Purchases: record one, list them, reverse one (admin).
-import { html } from "./preact-htm.js";
-import { PAGE_SIZE, api, may, newKey, query } from "./api.js";
-import { Confirm, Field, Loaded, Notice, Table, formData, useLoad, useNotice, usePages, whole } from "./ui.js";
+import { html, useState } from "./preact-htm.js";
+import { api, may } from "./api.js";
+import { Confirm, Field, Notice, PagedList, Table, formData, useKey, useNotice, whole } from "./ui.js";
 
 export function Purchases({ user, sku, onChanged }) {
-  const [notice, , run] = useNotice();
-  const [cursor, pager] = usePages([]);
-  const [state, reload] = useLoad(() => api("GET", "/purchase-orders" + query({ cursor, limit: PAGE_SIZE })), [cursor]);
+  const [notice, , run, pending] = useNotice();
+  const send = useKey();
+  const [version, setVersion] = useState(0);
+  const reload = () => setVersion((v) => v + 1);
   const record = (event) => {
     const form = formData(event);
     const target = event.target;
     run(
       async () => {
-        const purchase = await api(
-          "POST",
-          "/purchase-orders",
-          {
-            sku: form.sku,
-            quantity: whole(form.quantity),
-            supplier_name: form.supplier_name,
-            purchase_date: form.purchase_date || undefined,
-            unit_cost: form.unit_cost || undefined,
-          },
-          { key: newKey() },
-        );
-        const product = await api("GET", `/products/${encodeURIComponent(purchase.sku)}`);
+        const body = {
+          sku: form.sku,
+          quantity: whole(form.quantity),
+          supplier_name: form.supplier_name,
+          purchase_date: form.purchase_date || undefined,
+          unit_cost: form.unit_cost || undefined,
+        };
+        const purchase = await send((key) => api("POST", "/purchase-orders", body, { key }));
         target.reset();
         reload();
         onChanged();
+        // Recorded whatever comes next: the new stock is a courtesy, not part of the outcome.
+        const product = await api("GET", `/products/${encodeURIComponent(purchase.sku)}`).catch(() => null);
         return [purchase, product];
       },
-      ([p, product]) => `Purchase recorded: ${p.quantity} of ${p.sku} from ${p.supplier_name}; stock is now ${product.stock}.`,
+      ([p, product]) =>
+        `Purchase recorded: ${p.quantity} of ${p.sku} from ${p.supplier_name}` +
+        (product ? `; stock is now ${product.stock}.` : "."),
     );
   };
   const reverse = (p) =>
     run(
       async () => {
-        await api("DELETE", `/purchase-orders/${p.id}`);
+        await api("DELETE", `/purchase-orders/${encodeURIComponent(p.id)}`);
         reload();
         onChanged();
       },
@@ -48,24 +48,23 @@ export function Purchases({ user, sku, onChanged }) {
     <section class="panel" aria-labelledby="record">
       <h3 id="record">Record a purchase</h3>
       <form class="grid" onSubmit=${record}>
-        <${Field} label="Product SKU" name="sku" value=${sku || ""} required />
+        <${Field} label="Product SKU" name="sku" defaultValue=${sku || ""} required />
         <${Field} label="Quantity" name="quantity" type="number" min="1" max="1000000" required />
         <${Field} label="Supplier" name="supplier_name" required maxlength="200" />
         <${Field} label="Purchase date" name="purchase_date" type="date" />
         <${Field} label="Unit cost" name="unit_cost" inputmode="decimal" />
-        <button type="submit">Record purchase</button>
+        <button type="submit" disabled=${pending}>Record purchase</button>
       </form>
     </section>
-    <${Loaded} state=${state}>${(page) => html`
+    <${PagedList} path="/purchase-orders" version=${version}>${(purchases) => html`
       <${Table} label="Purchases" empty="No purchases yet."
         head=${["Date", "SKU", "Product", { text: "Quantity", num: 1 }, "Supplier", { text: "Unit cost", num: 1 }, ...(may.reversePurchases(user) ? ["Actions"] : [])]}
-        rows=${page.items.map((p) => html`<tr>
+        rows=${purchases.map((p) => html`<tr key=${p.id}>
           <td>${p.purchase_date}</td><td>${p.sku}</td><td>${p.product_name}</td><td class="num">${p.quantity}</td>
           <td>${p.supplier_name}</td><td class="num">${p.unit_cost || ""}</td>
           ${may.reversePurchases(user) &&
           html`<td><${Confirm} label=${`Reverse the purchase of ${p.quantity} ${p.sku}`}
-            question="Take these units back out of stock?" yes="Yes, reverse it" onYes=${() => reverse(p)} /></td>`}
-        </tr>`)} />
-      ${pager(page.next_cursor)}`}
+            question=${`Take these ${p.quantity} units of ${p.sku} (from ${p.supplier_name}) back out of stock?`} yes="Yes, reverse it" onYes=${() => reverse(p)} /></td>`}
+        </tr>`)} />`}
     <//>`;
 }

@@ -1,7 +1,7 @@
 // Sign in, and a forgotten password reset by the emailed code.
 import { html, useState, useEffect } from "./preact-htm.js";
 import { api, begin } from "./api.js";
-import { Field, Notice, formData, useNotice } from "./ui.js";
+import { Busy, Field, Notice, formData, useNotice } from "./ui.js";
 
 export function SignIn({ onSignedIn, message }) {
   const [mode, setMode] = useState("signin");
@@ -33,6 +33,7 @@ export function SignIn({ onSignedIn, message }) {
 
   return html`<main class="signin">
     <h1>AutoMart console</h1>
+    <${Busy} />
     <${Notice} notice=${notice} />
     ${mode === "signin" &&
     html`<form onSubmit=${signIn}>

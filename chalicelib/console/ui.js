@@ -1,6 +1,7 @@
 // What every screen is made of: notices, loading, labelled controls, tables, confirmations,
 // pages of a list, form values.
 import { html, useState, useEffect, useRef } from "./preact-htm.js";
+import { PAGE_SIZE, api, listeners, newKey, query } from "./api.js";
 
 export const when = (iso) => (iso ? iso.replace("T", " ").slice(0, 16) + " UTC" : "");
 
@@ -13,19 +14,40 @@ export function describe(error) {
   return { text: error.message, lines };
 }
 
+// Both live regions are always on the page and only their text changes: a region that appears
+// together with its text is often not read out.
 export function Notice({ notice }) {
-  if (!notice) return null;
-  const { kind, text, lines = [] } = notice;
-  return html`<div class="notice ${kind}" role=${kind === "error" ? "alert" : "status"}>
-    ${text}
-    ${lines.length ? html`<ul>${lines.map((l) => html`<li>${l}</li>`)}</ul>` : null}
-  </div>`;
+  const { kind, text, lines = [] } = notice || {};
+  const shown = (wanted) =>
+    notice && wanted.includes(kind)
+      ? html`<div class="notice ${kind}">${text}
+          ${lines.length ? html`<ul>${lines.map((l) => html`<li>${l}</li>`)}</ul>` : null}</div>`
+      : null;
+  return html`<div role="status">${shown(["ok", "info"])}</div><div role="alert">${shown(["error"])}</div>`;
+}
+
+// "The database is busy": shown while a request waits out a 503's Retry-After.
+export function Busy() {
+  const [seconds, setSeconds] = useState(0);
+  useEffect(() => {
+    listeners.busy = setSeconds;
+    return () => (listeners.busy = () => {});
+  }, []);
+  return html`<div role="status">${seconds > 0 &&
+    html`<div class="notice info">The database is busy: trying again in ${seconds} s.</div>`}</div>`;
 }
 
 // A screen's notice: `run` shows what an action did, or the API's error with its details.
+// One action at a time: a second click or Enter while one runs does nothing (`pending` says
+// so, for buttons to show it).
 export function useNotice() {
   const [notice, setNotice] = useState(null);
+  const [pending, setPending] = useState(false);
+  const running = useRef(false);
   const run = async (action, success) => {
+    if (running.current) return undefined;
+    running.current = true;
+    setPending(true);
     setNotice(null);
     try {
       const result = await action();
@@ -34,9 +56,30 @@ export function useNotice() {
     } catch (error) {
       setNotice({ kind: "error", ...describe(error) });
       return undefined;
+    } finally {
+      running.current = false;
+      setPending(false);
     }
   };
-  return [notice, setNotice, run];
+  return [notice, setNotice, run, pending];
+}
+
+// A form's Idempotency-Key. It is kept while the outcome of a submission is unknown (no answer,
+// or a 5xx), so that sending it again cannot record it twice; once the server has answered
+// (a success or a 4xx), the next submission is a new one with a new key.
+export function useKey() {
+  const key = useRef(null);
+  return async (send) => {
+    key.current = key.current || newKey();
+    try {
+      const result = await send(key.current);
+      key.current = null;
+      return result;
+    } catch (error) {
+      if (error.status >= 400 && error.status < 500) key.current = null;
+      throw error;
+    }
+  };
 }
 
 // Data for a screen, loaded again when `deps` change or `reload()` is called.
@@ -94,13 +137,19 @@ export function Table({ label, head, rows, empty }) {
 }
 
 // A destructive action asks first, in the page (keyboard and screen reader alike).
+// The focus goes to "Yes" when it asks, and back to the button that asked when it is answered.
 export function Confirm({ label, question, yes, onYes }) {
   const [asking, setAsking] = useState(false);
   const yesButton = useRef(null);
+  const opener = useRef(null);
+  const asked = useRef(false);
   useEffect(() => {
     if (asking && yesButton.current) yesButton.current.focus();
+    if (!asking && asked.current && opener.current) opener.current.focus();
+    asked.current = asking;
   }, [asking]);
-  if (!asking) return html`<button type="button" class="danger" onClick=${() => setAsking(true)}>${label}</button>`;
+  if (!asking)
+    return html`<button type="button" class="danger" ref=${opener} onClick=${() => setAsking(true)}>${label}</button>`;
   return html`<div class="confirm" role="group" aria-label=${label}>
     <span>${question}</span>
     <button type="button" class="danger" ref=${yesButton}
@@ -111,20 +160,24 @@ export function Confirm({ label, question, yes, onYes }) {
 
 // Pages of a list: the cursors seen so far, so that "Previous page" goes back exactly.
 // A new filter starts again at the first page (a cursor is valid for its own filter only).
-export function usePages(deps) {
+// Returns the cursor to ask with, the pager (given the next cursor) and "back to the first page".
+// `of` names the list when a screen has two (its buttons then say which).
+export function usePages(deps, of) {
   const key = JSON.stringify(deps);
   const [pages, setPages] = useState({ key, cursors: [null] });
+  if (pages.key !== key) setPages({ key, cursors: [null] }); // forget the other filter's pages
   const cursors = pages.key === key ? pages.cursors : [null];
   const setCursors = (next) => setPages({ key, cursors: next });
   const cursor = cursors[cursors.length - 1];
+  const which = of ? html`<span class="visually-hidden"> of ${of}</span>` : null;
   const pager = (next) => html`<div class="pager">
     <button type="button" class="quiet" disabled=${cursors.length === 1}
-      onClick=${() => setCursors(cursors.slice(0, -1))}>Previous page</button>
+      onClick=${() => setCursors(cursors.slice(0, -1))}>Previous page${which}</button>
     <span class="muted">Page ${cursors.length}</span>
     <button type="button" class="quiet" disabled=${!next}
-      onClick=${() => setCursors([...cursors, next])}>Next page</button>
+      onClick=${() => setCursors([...cursors, next])}>Next page${which}</button>
   </div>`;
-  return [cursor, pager];
+  return [cursor, pager, () => setCursors([null])];
 }
 
 export function formData(event) {
@@ -133,3 +186,16 @@ export function formData(event) {
 }
 
 export const whole = (text) => (text === "" || text === undefined ? undefined : Number(text));
+
+// A list from the API a page at a time. `path` has its filters but no cursor; a new `version`
+// loads it again (after an action changed it).
+export function PagedList({ path, version, of, children }) {
+  const [cursor, pager] = usePages([path], of);
+  const joiner = path.includes("?") ? "&" : "?";
+  const [state] = useLoad(
+    () => api("GET", path + joiner + query({ cursor, limit: PAGE_SIZE }).slice(1)),
+    [path, cursor, version],
+  );
+  return html`<${Loaded} state=${state}>${(page) =>
+    html`${children(page.items)}${pager(page.next_cursor)}`}<//>`;
+}

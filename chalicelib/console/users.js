@@ -1,13 +1,13 @@
 // Users (admin): create staff and admins, change a role, deactivate, send a password reset.
 import { html, useState } from "./preact-htm.js";
-import { PAGE_SIZE, api, query } from "./api.js";
-import { Choice, Field, Loaded, Notice, Table, formData, useLoad, useNotice, usePages } from "./ui.js";
+import { api, query } from "./api.js";
+import { Choice, Field, Notice, PagedList, Table, formData, useNotice } from "./ui.js";
 
 export function Users() {
-  const [notice, , run] = useNotice();
+  const [notice, , run, pending] = useNotice();
   const [role, setRole] = useState("");
-  const [cursor, pager] = usePages([role]);
-  const [state, reload] = useLoad(() => api("GET", "/users" + query({ role, cursor, limit: PAGE_SIZE })), [role, cursor]);
+  const [version, setVersion] = useState(0);
+  const reload = () => setVersion((v) => v + 1);
   const create = (event) => {
     const form = formData(event);
     const target = event.target;
@@ -23,9 +23,12 @@ export function Users() {
   };
   // Reloaded either way: a refused change (409 last_admin) puts the select back.
   const change = (u, fields, said) =>
-    run(() => api("PATCH", `/users/${u.id}`, fields), said).then(reload);
+    run(() => api("PATCH", `/users/${encodeURIComponent(u.id)}`, fields), said).then(reload);
   const reset = (u) =>
-    run(() => api("POST", `/users/${u.id}/password-reset`), () => `A reset code is on its way to ${u.email}.`);
+    run(
+      () => api("POST", `/users/${encodeURIComponent(u.id)}/password-reset`),
+      () => `A reset code is on its way to ${u.email}.`,
+    );
 
   return html`<h2>Users</h2>
     <${Notice} notice=${notice} />
@@ -36,17 +39,17 @@ export function Users() {
         <${Field} label="Name" name="name" required />
         <${Field} label="Password" name="password" type="password" minlength="8" maxlength="128" required autocomplete="new-password" />
         <${Choice} label="Role" name="role" options=${[["staff", "staff"], ["admin", "admin"]]} />
-        <button type="submit">Create user</button>
+        <button type="submit" disabled=${pending}>Create user</button>
       </form>
     </section>
     <section class="panel" aria-label="Filter users"><div class="row">
       <${Choice} label="Show role" value=${role} onChange=${(e) => setRole(e.target.value)}
         options=${[["", "Every role"], ["admin", "admin"], ["staff", "staff"], ["customer", "customer"]]} />
     </div></section>
-    <${Loaded} state=${state}>${(page) => html`
+    <${PagedList} path=${"/users" + query({ role })} version=${version}>${(users) => html`
       <${Table} label="Users" empty="No users."
         head=${["Email", "Name", "Role", "Active", "Actions"]}
-        rows=${page.items.map((u) => html`<tr>
+        rows=${users.map((u) => html`<tr key=${u.id}>
           <td>${u.email}</td><td>${u.name}</td>
           <td><${Choice} label=${`Role of ${u.email}`} hideLabel value=${u.role}
             onChange=${(e) => change(u, { role: e.target.value }, (a) => `${a.email} is now ${a.role}.`)}
@@ -56,7 +59,6 @@ export function Users() {
             <button type="button" class="quiet" onClick=${() => change(u, { active: !u.active }, (a) => `${a.email} is ${a.active ? "active" : "deactivated"}.`)}>
               ${u.active ? "Deactivate" : "Activate"}<span class="visually-hidden"> ${u.email}</span></button>
             <button type="button" class="quiet" onClick=${() => reset(u)}>Send password reset<span class="visually-hidden"> to ${u.email}</span></button>
-          </div></td></tr>`)} />
-      ${pager(page.next_cursor)}`}
+          </div></td></tr>`)} />`}
     <//>`;
 }
