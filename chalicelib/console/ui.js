@@ -100,10 +100,14 @@ export function useLoad(load, deps) {
   return [state, () => setTick((t) => t + 1)];
 }
 
+// One element whatever it shows: Preact misplaces siblings when a component's output changes
+// between one node and several.
 export function Loaded({ state, children }) {
-  if (state.error) return html`<${Notice} notice=${{ kind: "error", ...describe(state.error) }} />`;
-  if (!state.data) return html`<p class="muted">Loading…</p>`;
-  return children(state.data);
+  let shown;
+  if (state.error) shown = html`<${Notice} notice=${{ kind: "error", ...describe(state.error) }} />`;
+  else if (!state.data) shown = html`<p class="muted">Loading…</p>`;
+  else shown = children(state.data);
+  return html`<div class="loaded">${shown}</div>`;
 }
 
 // A labelled control. The label is tied by id (wrapping a select would put its options' text
@@ -170,7 +174,8 @@ export function usePages(deps, of) {
   const setCursors = (next) => setPages({ key, cursors: next });
   const cursor = cursors[cursors.length - 1];
   const which = of ? html`<span class="visually-hidden"> of ${of}</span>` : null;
-  const pager = (next) => html`<div class="pager">
+  const pager = (next) =>
+    (cursors.length > 1 || next) && html`<div class="pager">
     <button type="button" class="quiet" disabled=${cursors.length === 1}
       onClick=${() => setCursors(cursors.slice(0, -1))}>Previous page${which}</button>
     <span class="muted">Page ${cursors.length}</span>

@@ -754,6 +754,8 @@ def screens(console: Console, seeded: dict[str, str]) -> Iterator[str]:
         yield name.lower().replace(" ", "-")
     console.product(seeded["product"])
     expect(console.table("Movements")).to_be_visible()
+    sections = page.get_by_role("heading", level=3)
+    expect(sections).to_have_text(["Adjust stock", "Edit product", "Movements"])  # in this order
     yield "product"
     page.goto(f"{console.base_url}/console#/orders/{seeded['order']}")
     expect(page.get_by_role("heading", level=3, name="Record a return")).to_be_visible()
