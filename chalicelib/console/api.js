@@ -82,8 +82,10 @@ async function readBody(reply) {
 function keepTokens(tokens) {
   session.access = tokens.access_token;
   session.refresh = tokens.refresh_token;
+  retryIn = FIRST_RETRY_SECONDS;
   // Well before the access token expires: a minute early, or at 80% of a short lifetime.
-  schedule(Math.max(1, Math.min(tokens.expires_in - 60, tokens.expires_in * 0.8)));
+  const lifetime = tokens.expires_in;
+  schedule(Math.max(1, lifetime > 120 ? lifetime - 60 : lifetime * 0.8));
 }
 
 function schedule(seconds) {
@@ -99,24 +101,50 @@ export function refreshTokens() {
   return refreshing;
 }
 
+// A refresh that got no answer (or a busy one) is tried again, later each time.
+const FIRST_RETRY_SECONDS = 5;
+const LAST_RETRY_SECONDS = 60;
+let retryIn = FIRST_RETRY_SECONDS;
+// Counts sessions: a refresh answered after its session ended (signed out meanwhile) is
+// not taken up, and the tokens it got are revoked.
+let generation = 0;
+
 async function renew() {
   const refresh = session.refresh;
   if (!refresh) return false;
+  const mine = generation;
   try {
-    keepTokens(await api("POST", "/auth/refresh", { refresh_token: refresh }));
+    const tokens = await api("POST", "/auth/refresh", { refresh_token: refresh });
+    if (mine !== generation) {
+      revoke(tokens).catch(() => {});
+      return false;
+    }
+    keepTokens(tokens);
     return true;
   } catch (error) {
+    if (mine !== generation) return false;
     if (error.status === 400 || error.status === 401) {
       forget(); // revoked, expired, or the user was deactivated
       listeners.signedOut("Your session has ended. Sign in again.");
     } else {
-      schedule(5); // no answer, or a busy database: the session may well be fine; try again
+      schedule(retryIn); // the session may well be fine: try again
+      retryIn = Math.min(retryIn * 2, LAST_RETRY_SECONDS);
     }
     return false;
   }
 }
 
+// Logs a token pair out that no session holds any more (bypassing `api`, which uses the session).
+function revoke(tokens) {
+  return fetch(API + "auth/logout", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${tokens.access_token}` },
+    body: JSON.stringify({ refresh_token: tokens.refresh_token }),
+  });
+}
+
 function forget() {
+  generation += 1;
   clearTimeout(session.timer);
   Object.assign(session, { access: null, refresh: null, user: null, timer: null });
 }
@@ -142,6 +170,7 @@ export async function begin(tokens) {
 // Revokes the refresh token, then forgets the session whatever the answer (the error, if any,
 // tells the caller the token may still be valid).
 export async function signOut() {
+  if (refreshing) await refreshing; // then log out the token that refresh brought
   try {
     // The token as it is when sent: an expired access token is refreshed first, which
     // replaces the refresh token.

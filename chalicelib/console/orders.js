@@ -41,7 +41,7 @@ export function Order({ user, id, onChanged }) {
       async () => {
         if (!items.length) throw new Error("Enter the units returned on at least one line.");
         const body = { items, note: form.note || undefined };
-        const after = await send((key) => api("POST", `${path}/returns`, body, { key }));
+        const after = await send(body, (key) => api("POST", `${path}/returns`, body, { key }));
         target.reset();
         reload();
         onChanged();

@@ -94,7 +94,7 @@ function useActors(user, movements) {
 export function Product({ user, sku, onChanged }) {
   const [notice, setNotice, run, pending] = useNotice();
   const send = useKey();
-  const [state, reload] = useLoad(() => api("GET", `/products/${encodeURIComponent(sku)}`), [sku]);
+  const [state, reload, replace] = useLoad(() => api("GET", `/products/${encodeURIComponent(sku)}`), [sku]);
   const [moved, setMoved] = useState(0);
   const [by, setBy] = useState("change");
 
@@ -109,9 +109,10 @@ export function Product({ user, sku, onChanged }) {
     const target = event.target;
     run(async () => {
       try {
-        const after = await send((key) =>
+        const after = await send(body, (key) =>
           api("POST", `/products/${encodeURIComponent(sku)}/adjustments`, body, { key }),
         );
+        replace(after); // the product as the adjustment left it: the next one expects this stock
         setNotice({ kind: "ok", text: `Stock adjusted: ${sku} now has ${after.stock} in stock.` });
         target.elements.units.value = "";
       } catch (error) {
@@ -121,23 +122,28 @@ export function Product({ user, sku, onChanged }) {
           kind: "error",
           text: `The stock changed meanwhile: it is now ${actual}, not the ${product.stock} you saw. Nothing was adjusted; check the figure and adjust again.`,
         });
+        reload();
       }
-      reload();
       setMoved((n) => n + 1);
       onChanged();
     });
   };
-  const edit = (event) => {
+  // Only what the operator changed is sent: a field left alone keeps whatever another admin
+  // saved meanwhile.
+  const edit = (product) => (event) => {
     const form = formData(event);
+    const typed = { ...form, low_stock_threshold: whole(form.low_stock_threshold) };
+    const changed = Object.fromEntries(Object.entries(typed).filter(([k, v]) => v !== product[k]));
     run(
-      () => api("PATCH", `/products/${encodeURIComponent(sku)}`, {
-        name: form.name,
-        description: form.description,
-        price: form.price,
-        low_stock_threshold: whole(form.low_stock_threshold),
-      }),
+      async () => {
+        if (!Object.keys(changed).length) throw new Error("Nothing to save: no field was changed.");
+        const saved = await api("PATCH", `/products/${encodeURIComponent(sku)}`, changed);
+        replace(saved);
+        onChanged();
+        return saved;
+      },
       (p) => `Saved ${p.sku}.`,
-    ).then((saved) => saved && (reload(), onChanged()));
+    );
   };
   const remove = () =>
     run(async () => {
@@ -179,7 +185,7 @@ export function Product({ user, sku, onChanged }) {
       ${may.editCatalog(user) &&
       html`<section class="panel" aria-labelledby="edit">
         <h3 id="edit">Edit product</h3>
-        <form class="grid" onSubmit=${edit}>
+        <form class="grid" onSubmit=${edit(p)} key=${p.updated_at}>
           <${Field} label="Name" name="name" defaultValue=${p.name} required maxlength="200" />
           <${Field} label="Description" name="description" defaultValue=${p.description} maxlength="2000" />
           <${Field} label="Price" name="price" defaultValue=${p.price} required inputmode="decimal" />

@@ -20,7 +20,7 @@ export function Purchases({ user, sku, onChanged }) {
           purchase_date: form.purchase_date || undefined,
           unit_cost: form.unit_cost || undefined,
         };
-        const purchase = await send((key) => api("POST", "/purchase-orders", body, { key }));
+        const purchase = await send(body, (key) => api("POST", "/purchase-orders", body, { key }));
         target.reset();
         reload();
         onChanged();

@@ -65,39 +65,44 @@ export function useNotice() {
 }
 
 // A form's Idempotency-Key. It is kept while the outcome of a submission is unknown (no answer,
-// or a 5xx), so that sending it again cannot record it twice; once the server has answered
-// (a success or a 4xx), the next submission is a new one with a new key.
+// or a 5xx), so that sending the same body again cannot record it twice; once the server has
+// answered (a success or a 4xx), or the body is another, it is a new submission with a new key.
 export function useKey() {
-  const key = useRef(null);
-  return async (send) => {
-    key.current = key.current || newKey();
+  const kept = useRef(null);
+  return async (body, send) => {
+    const text = JSON.stringify(body);
+    if (!kept.current || kept.current.body !== text) kept.current = { key: newKey(), body: text };
     try {
-      const result = await send(key.current);
-      key.current = null;
+      const result = await send(kept.current.key);
+      kept.current = null;
       return result;
     } catch (error) {
-      if (error.status >= 400 && error.status < 500) key.current = null;
+      if (error.status >= 400 && error.status < 500) kept.current = null;
       throw error;
     }
   };
 }
 
-// Data for a screen, loaded again when `deps` change or `reload()` is called.
+// Data for a screen, loaded when `deps` change (nothing is shown of the data of other deps
+// meanwhile: it would be acted on as if it were the new one) and again on `reload()` (the old
+// data stays until the new arrives). `replace(data)` shows data the caller already has.
 export function useLoad(load, deps) {
-  const [state, setState] = useState({ data: null, error: null, loading: true });
+  const wanted = JSON.stringify(deps);
+  const [state, setState] = useState({ data: null, error: null, for: null });
   const [tick, setTick] = useState(0);
   useEffect(() => {
     let live = true;
-    setState((s) => ({ ...s, loading: true }));
     load().then(
-      (data) => live && setState({ data, error: null, loading: false }),
-      (error) => live && setState({ data: null, error, loading: false }),
+      (data) => live && setState({ data, error: null, for: wanted }),
+      (error) => live && setState({ data: null, error, for: wanted }),
     );
     return () => {
       live = false;
     };
-  }, [...deps, tick]);
-  return [state, () => setTick((t) => t + 1)];
+  }, [wanted, tick]);
+  const current = state.for === wanted ? state : { data: null, error: null, for: wanted };
+  const replace = (data) => setState({ data, error: null, for: wanted });
+  return [current, () => setTick((t) => t + 1), replace];
 }
 
 // One element whatever it shows: Preact misplaces siblings when a component's output changes
