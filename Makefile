@@ -44,7 +44,7 @@ integration: venv node-deps console
 	$(BIN)/python -m pytest tests/integration -q
 
 # Unit, integration on moto server and on DynamoDB Local, the schemathesis contract run, the docs
-# page in Chromium; lint and types first (fast to fail).
+# page and the console in Chromium; lint and types first (fast to fail).
 test: venv node-deps console lint
 	$(BIN)/python -m pytest tests -q
 
