@@ -7,7 +7,7 @@ const BUSY_RETRIES = 3;
 // One page of a list (`?limit=`); the API allows 1..100.
 export const PAGE_SIZE = 20;
 
-export class ApiError extends Error {
+class ApiError extends Error {
   constructor(status, body) {
     super((body && body.message) || `The server answered ${status}`);
     this.status = status;
@@ -16,7 +16,7 @@ export class ApiError extends Error {
   }
 }
 
-export const session = { access: null, refresh: null, user: null, timer: null };
+const session = { access: null, refresh: null, timer: null };
 export const listeners = { signedOut: () => {}, busy: () => {} };
 
 const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
@@ -96,7 +96,7 @@ function schedule(seconds) {
 // One refresh at a time: a refresh token works once, so a second refresh with it would fail
 // and end the session the first one just renewed.
 let refreshing = null;
-export function refreshTokens() {
+function refreshTokens() {
   if (!refreshing) refreshing = renew().finally(() => (refreshing = null));
   return refreshing;
 }
@@ -146,7 +146,7 @@ function revoke(tokens) {
 function forget() {
   generation += 1;
   clearTimeout(session.timer);
-  Object.assign(session, { access: null, refresh: null, user: null, timer: null });
+  Object.assign(session, { access: null, refresh: null, timer: null });
 }
 
 // Tokens in hand: who is it? A customer is turned away (and their session revoked).
@@ -163,7 +163,6 @@ export async function begin(tokens) {
     await signOut();
     throw new Error("This console is for the shop's staff. Customers order through the shop.");
   }
-  session.user = me;
   return me;
 }
 

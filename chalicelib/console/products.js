@@ -159,7 +159,7 @@ export function Product({ user, sku, onChanged }) {
       <section class="panel" aria-label="Figures">
         <dl class="facts">
           <dt>Price</dt><dd>${p.price}</dd>
-          <dt>Stock</dt><dd data-figure="stock">${p.stock}</dd>
+          <dt>Stock</dt><dd>${p.stock}</dd>
           <dt>Held</dt><dd>${p.held}</dd>
           <dt>Available</dt><dd>${p.available}</dd>
           <dt>Low-stock threshold</dt><dd>${p.low_stock_threshold}</dd>

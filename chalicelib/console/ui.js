@@ -5,7 +5,7 @@ import { PAGE_SIZE, api, listeners, newKey, query } from "./api.js";
 
 export const when = (iso) => (iso ? iso.replace("T", " ").slice(0, 16) + " UTC" : "");
 
-export function describe(error) {
+function describe(error) {
   const lines = (error.details || []).map((d) =>
     d.field !== undefined
       ? `${d.field}: ${d.message}`
@@ -169,9 +169,9 @@ export function Confirm({ label, question, yes, onYes }) {
 
 // Pages of a list: the cursors seen so far, so that "Previous page" goes back exactly.
 // A new filter starts again at the first page (a cursor is valid for its own filter only).
-// Returns the cursor to ask with, the pager (given the next cursor) and "back to the first page".
+// Returns the cursor to ask with and the pager (given the next cursor).
 // `of` names the list when a screen has two (its buttons then say which).
-export function usePages(deps, of) {
+function usePages(deps, of) {
   const key = JSON.stringify(deps);
   const [pages, setPages] = useState({ key, cursors: [null] });
   if (pages.key !== key) setPages({ key, cursors: [null] }); // forget the other filter's pages
@@ -187,7 +187,7 @@ export function usePages(deps, of) {
     <button type="button" class="quiet" disabled=${!next}
       onClick=${() => setCursors([...cursors, next])}>Next page${which}</button>
   </div>`;
-  return [cursor, pager, () => setCursors([null])];
+  return [cursor, pager];
 }
 
 export function formData(event) {

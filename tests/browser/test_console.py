@@ -372,7 +372,7 @@ def test_a_stale_adjustment_is_refused_and_shows_the_new_stock(console: Console,
 
 
 def open_notification(shop: Shop, sku: str) -> dict:
-    found = [n for n in shop.call("GET", "/notifications?status=open&limit=100")["items"]]
+    found = shop.call("GET", "/notifications?status=open&limit=100")["items"]
     return next(n for n in found if n["sku"] == sku)
 
 
