@@ -105,7 +105,7 @@ FLOORS = {
     ),
     "POST /holds/release-expired (none expired)": (
         4,
-        "a Query per expiry shard (settings.hold_shards, 4) of the sparse expiring index",
+        "a Query per expiry shard (settings.hold_shards, 16) of the sparse expiring index",
     ),
     f"POST /holds/release-expired ({EXPIRED_HOLDS} expired)": (
         4 + 2 + EXPIRED_HOLDS,

@@ -46,6 +46,7 @@ class Settings:
     alert_recipients: tuple[str, ...]
     low_stock_shards: int
     hold_shards: int
+    list_shards: int
     cors_origins: tuple[str, ...]
     password_reset_url: str | None
     reset_code_ttl: int
@@ -76,10 +77,16 @@ class Settings:
             login_window_seconds=_int("LOGIN_WINDOW_SECONDS", 15 * 60),
             alert_sender=os.environ.get("ALERT_SENDER", "alerts@automart.example.com"),
             alert_recipients=_list("ALERT_RECIPIENTS"),
-            low_stock_shards=_int("LOW_STOCK_SHARDS", 4),
+            # Every stock change moves its product's entry in the `low_stock` index (a delete and
+            # a put): 64 partitions take 32,000 stock changes a second. May grow, never shrink:
+            # a product keeps the shard it was written with.
+            low_stock_shards=_int("LOW_STOCK_SHARDS", 64),
             # Holds spread their list and expiry index entries over this many partitions. It may
             # grow, never shrink: holds in a shard beyond it would be neither listed nor swept.
-            hold_shards=_int("HOLD_SHARDS", 4),
+            hold_shards=_int("HOLD_SHARDS", 16),
+            # The admin's lists of every order and every purchase spread over this many index
+            # partitions (1,000 entries a second each). Grow, never shrink, as above.
+            list_shards=_int("LIST_SHARDS", 32),
             cors_origins=_list("CORS_ORIGINS"),
             password_reset_url=os.environ.get("PASSWORD_RESET_URL") or None,
             reset_code_ttl=_int("RESET_CODE_TTL", 30 * 60),

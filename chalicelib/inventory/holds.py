@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,7 +31,7 @@ from chalicelib.inventory.ledger import Cause
 from chalicelib.inventory.stock import StockChanges, same_product
 from chalicelib.schemas.orders import HoldIn
 from chalicelib.settings import get_settings
-from chalicelib.store import db
+from chalicelib.store import db, shards
 from chalicelib.store.models import CustomerRef, Hold, HoldLine, Product, SalesOrder
 from chalicelib.store.pages import Page, newest_first
 from chalicelib.store.transact import Reads, Slot, UnitOfWork, read_batch
@@ -71,7 +70,7 @@ def status_of(hold: Hold) -> HoldStatus:
 
 def _shard(hold_id: str) -> int:
     """The partition of a hold's entries in `by_status` and `expiring`."""
-    return zlib.crc32(hold_id.encode()) % get_settings().hold_shards
+    return shards.shard_of(hold_id, get_settings().hold_shards)
 
 
 def _end(uow: UnitOfWork, hold: Hold, status: HoldStatus, also: Any, condition: Any = None) -> Slot:
@@ -184,8 +183,11 @@ def list_holds(
         stored = [ACTIVE]  # expired is active past its expiry
     else:
         stored = [str(status)]
-    shards = range(get_settings().hold_shards)
-    every = [(Hold.by_status, _status_key(word, shard)) for word in stored for shard in shards]
+    every = [
+        (Hold.by_status, _status_key(word, shard))
+        for word in stored
+        for shard in range(get_settings().hold_shards)
+    ]
     sources = owners.list_sources(caller, customer_id, Hold, every)
     return newest_first(sources, Hold.id, limit, after, where=_status_is(status))
 

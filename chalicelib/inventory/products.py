@@ -3,7 +3,6 @@ hand: `adjustments`; sales and purchases have their own modules."""
 
 from __future__ import annotations
 
-import zlib
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +15,7 @@ from chalicelib.inventory import adjustments, catalog, idempotency, ledger
 from chalicelib.inventory.adjustments import Adjustment
 from chalicelib.inventory.catalog import EDITABLE, get_product, list_products
 from chalicelib.settings import get_settings
-from chalicelib.store import db
+from chalicelib.store import db, shards
 from chalicelib.store.models import Movement, Product
 from chalicelib.store.pages import Page
 from chalicelib.store.transact import UnitOfWork, condition_failed
@@ -26,7 +25,7 @@ __all__ = ["get_product", "list_products"]
 
 
 def alert_shard(sku: str) -> int:
-    return zlib.crc32(sku.encode()) % get_settings().low_stock_shards
+    return shards.shard_of(sku, get_settings().low_stock_shards)
 
 
 def new_product(

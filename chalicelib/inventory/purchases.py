@@ -11,8 +11,8 @@ from chalicelib.inventory.idempotency import Created, Intent, Undoable
 from chalicelib.inventory.ledger import Cause
 from chalicelib.inventory.stock import StockChanges, same_product, with_alerts
 from chalicelib.schemas.orders import PurchaseIn
-from chalicelib.store import db
-from chalicelib.store.models import EVERY, Product, Purchase
+from chalicelib.store import db, shards
+from chalicelib.store.models import Product, Purchase
 from chalicelib.store.pages import Page, newest_first
 from chalicelib.store.transact import Reads, UnitOfWork, read_batch
 from chalicelib.vocabulary import Caller, MovementKind
@@ -46,7 +46,7 @@ def create_purchase(caller: Caller, body: PurchaseIn, wanted: Intent) -> Created
             created_at=clock.iso(),
             created_by=caller.id,
             body_hash=wanted.body_hash,
-            list_key=EVERY,
+            list_key=shards.list_key(purchase_id),
         )
 
     return idempotency.create_once(PURCHASES, wanted, build, _restock, skus=[body.sku])
@@ -63,7 +63,7 @@ def get_purchase(purchase_id: str) -> Purchase:
 
 
 def list_purchases(limit: int, after: str | None) -> Page[Purchase]:
-    return newest_first([(Purchase.all_purchases, EVERY)], Purchase.id, limit, after)
+    return newest_first(shards.every(Purchase.all_purchases), Purchase.id, limit, after)
 
 
 def reverse_purchase(actor: str, purchase_id: str) -> Purchase:

@@ -27,8 +27,8 @@ from chalicelib.inventory.idempotency import Created, Intent, Undoable
 from chalicelib.inventory.ledger import Cause
 from chalicelib.inventory.stock import StockChanges, same_product
 from chalicelib.schemas.orders import SalesOrderIn
-from chalicelib.store import db
-from chalicelib.store.models import EVERY, CustomerRef, OrderLine, SalesOrder, User
+from chalicelib.store import db, shards
+from chalicelib.store.models import CustomerRef, OrderLine, SalesOrder, User
 from chalicelib.store.pages import Page, newest_first
 from chalicelib.store.transact import Reads, UnitOfWork, read_batch
 from chalicelib.vocabulary import Caller, MovementKind, Role
@@ -155,7 +155,7 @@ def priced_order(
         created_by=caller.id,
         body_hash=wanted.body_hash,
         hold_id=hold_id,
-        list_key=EVERY,
+        list_key=shards.list_key(order_id),
         customer_key=customer.id,
         recorder_key=caller.id,
     )
@@ -179,7 +179,7 @@ def list_orders(
     caller: Caller, customer_id: str | None, limit: int, after: str | None
 ) -> Page[SalesOrder]:
     """Newest first: a Query on the index built for each view (cancelled orders have no keys)."""
-    every = [(SalesOrder.all_orders, EVERY)]
+    every = shards.every(SalesOrder.all_orders)
     sources = owners.list_sources(caller, customer_id, SalesOrder, every)
     return newest_first(sources, SalesOrder.id, limit, after)
 

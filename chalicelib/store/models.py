@@ -52,7 +52,8 @@ def _index(
     return type(f"{name}_index", (GlobalSecondaryIndex,), attrs)
 
 
-# The one partition of the "every order" and "every purchase" indexes (list_key).
+# The catalog's one `listed` partition, and the base of the sharded "every order" and "every
+# purchase" list keys (`store.shards`).
 EVERY = "all"
 
 
@@ -203,7 +204,8 @@ class SalesOrder(_Base):
     # Raised by every return: a cancellation or a return conditions on the one it read.
     revision = NumberAttribute(null=True)
     hold_id = UnicodeAttribute(null=True)  # the hold this order was made from
-    # Index keys, removed when the order is cancelled so that lists leave it out.
+    # Index keys, removed when the order is cancelled so that lists leave it out. list_key is
+    # one of `list_shards` (`store.shards.list_key`).
     list_key = UnicodeAttribute(null=True)
     customer_key = UnicodeAttribute(null=True)
     recorder_key = UnicodeAttribute(null=True)

@@ -268,6 +268,22 @@ def test_pages_yield_every_order_once(api, tokens):
         assert [o["id"] for o in all_items(api, ORDERS, tokens["customer"], limit)] == made[::-1]
 
 
+def test_the_list_of_every_order_is_spread_over_shards_and_merged_newest_first(api, tokens):
+    """No index partition takes every order: `list_key` is one of LIST_SHARDS, and the admin's
+    list merges them, page by page, newest first; a cancelled order leaves its shard."""
+    from chalicelib.settings import get_settings
+    from chalicelib.store.models import SalesOrder
+
+    add_product(api, tokens["admin"], "A", stock=100)
+    made = [order(api, tokens["customer"], [("A", 1)]).json["id"] for _ in range(12)]
+    keys = {SalesOrder.get(order_id).list_key for order_id in made}
+    assert len(keys) > 1 and len(keys) <= get_settings().list_shards, keys
+    assert api.call("DELETE", f"{ORDERS}/{made[4]}", token=tokens["admin"]).status == 204
+    left = [order_id for order_id in made if order_id != made[4]][::-1]
+    for limit in (1, 5, 100):
+        assert [o["id"] for o in all_items(api, ORDERS, tokens["admin"], limit)] == left
+
+
 def test_bad_list_queries_are_400(api, tokens):
     for query in ("?cursor=garbage", "?limit=0", "?limit=101", "?foo=1"):
         reply = api.call("GET", ORDERS + query, token=tokens["admin"])
