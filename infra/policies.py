@@ -52,12 +52,16 @@ _CLOSE_EPISODE: set[Grant] = (
     _on("alert-states", "GetItem", "DeleteItem")
     | _on("notifications", "GetItem", "UpdateItem")
     | _on("products", "ConditionCheckItem")
+    # A product in stock parts: read again with its parts, and every part checked.
+    | _on("products", "BatchGetItem")
+    | _on("stock-parts", "BatchGetItem", "ConditionCheckItem")
 )
 
 # The low-stock check: shared by the scheduled function and POST /notifications/check.
 _LOW_STOCK_CHECK: set[Grant] = (
     _CLOSE_EPISODE
     | _on("products", "Query", index="low_stock")
+    | _on("products", "Query", index="by_sharding")  # the products in stock parts
     # Opening an episode: the product re-checked, its state and notification put; the digest
     # claims and marks the notifications it emails.
     | _on("products", "ConditionCheckItem")
@@ -78,6 +82,7 @@ _RELEASE_EXPIRED_HOLDS: set[Grant] = (
     | _on("holds", "Query", index="expiring")
     | _on("holds", "BatchGetItem", "UpdateItem")
     | _on("products", "BatchGetItem", "UpdateItem", "ConditionCheckItem")
+    | _on("stock-parts", "UpdateItem")
 )
 
 GRANTS: dict[str, set[Grant]] = {
@@ -99,6 +104,9 @@ GRANTS: dict[str, set[Grant]] = {
         | _on("products", "Query", index="by_name")
         | _on("products", "Query", index="by_sku_key")
         | _on("movements", "PutItem", "Query")
+        # Stock parts (`stock_shards` > 1): read with their product, changed in its
+        # transactions, made and removed by a resize.
+        | _on("stock-parts", "UpdateItem", "PutItem", "DeleteItem", "ConditionCheckItem")
         # Orders and purchases: one transaction each (stock, ledger, order, idempotency marker),
         # consistent batch reads of what they check.
         | _on("sales-orders", "GetItem", "PutItem", "UpdateItem")

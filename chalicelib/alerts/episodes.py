@@ -4,17 +4,22 @@ An episode is open while an `AlertState` item exists for the sku; putting it wit
 `attribute_not_exists` is what makes its notification unique, whoever races to create it (a
 sale, a hold, an adjustment, the scheduled check). The product's `headroom` (available -
 threshold) is checked in the same transaction, so an episode is only opened for a product that
-is low and only closed for one that is not.
+is low and only closed for one that is not. A product in stock parts has no one item that holds
+its total: every part is checked instead, no higher than read to open (sales running meanwhile
+only lower it) and no lower to close.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
 
 from chalicelib import clock, observability
+from chalicelib.store import parts
 from chalicelib.store.models import AlertState, Notification, Product
-from chalicelib.store.transact import Slot, UnitOfWork
+from chalicelib.store.transact import Slot, UnitOfWork, read_batch
 from chalicelib.vocabulary import NotificationStatus
 
 
@@ -61,23 +66,46 @@ def add_open_ops(uow: UnitOfWork, product: Product, available: int, threshold: i
 def open_episode(product: Product) -> bool:
     """Open an episode for a product seen low; False if one is open already or it is not low."""
     uow = UnitOfWork()
-    uow.check(
-        Product,
-        product.sku,
-        condition=(Product.headroom < 0) & (Product.incarnation == product.incarnation),
-    )
+    if parts.is_sharded(product):
+        parts.check_available(uow, product, at_most=True)  # still low: no part has gained
+    else:
+        uow.check(
+            Product,
+            product.sku,
+            condition=(Product.headroom < 0)
+            & (Product.incarnation == product.incarnation)
+            & _unsharded(),
+        )
     add_open_ops(uow, product, product.available, int(product.low_stock_threshold))
     uow.after_commit(count_opened)
     return not uow.commit()
 
 
-def close_episode(sku: str) -> bool:
-    """Resolve the open episode of a product that is no longer low (or no longer exists)."""
+def _unsharded() -> Any:
+    return Product.stock_shards.does_not_exist() | (Product.stock_shards == 1)
+
+
+def close_episode(sku: str, product: Product | None = None) -> bool:
+    """Resolve the open episode of a product that is no longer low (or no longer exists).
+    `product`: as a write read it; a sharded one is read again (its total is in no one item)."""
     try:
         state = AlertState.get(sku, consistent_read=True)
         notification = Notification.get(state.notification_id, consistent_read=True)
     except DoesNotExist:
         return False
+    uow = UnitOfWork()
+    if product is not None and parts.is_sharded(product):
+        product = read_batch([sku]).products.get(sku)
+    if product is not None and parts.is_sharded(product):
+        if is_low(product.available, product.low_stock_threshold):
+            return False
+        parts.check_available(uow, product, at_most=False)  # still not low: no part has lost
+    else:
+        uow.check(
+            Product,
+            sku,
+            condition=Product.sku.does_not_exist() | ((Product.headroom >= 0) & _unsharded()),
+        )
     resolved = str(NotificationStatus.RESOLVED)
     actions: list[Action] = [
         Notification.status.set(resolved),
@@ -85,8 +113,6 @@ def close_episode(sku: str) -> bool:
     ]
     if notification.handled_at is None:
         actions.append(Notification.visible_status.set(resolved))
-    uow = UnitOfWork()
-    uow.check(Product, sku, condition=Product.sku.does_not_exist() | (Product.headroom >= 0))
     uow.delete(state, condition=AlertState.notification_id == notification.id)
     uow.update(
         notification,
@@ -108,8 +134,14 @@ def after_write(before: Product, after: Product) -> None:
 
 
 def sync(product: Product) -> None:
-    """After a write whose result is known: open or close the product's episode as needed."""
+    """After a write whose result is known: open or close the product's episode as needed (a
+    sharded product is read again: its parts are what the conditions check)."""
+    if parts.is_sharded(product):
+        found = read_batch([product.sku]).products.get(product.sku)
+        if found is None:
+            return
+        product = found
     if is_low(product.available, product.low_stock_threshold):
         open_episode(product)
     else:
-        close_episode(product.sku)
+        close_episode(product.sku, product)

@@ -18,6 +18,7 @@ from chalicelib.schemas import (
     ProductQuery,
     ProductReplaceIn,
 )
+from chalicelib.store import parts
 from chalicelib.store.models import Movement, Product
 from chalicelib.vocabulary import AdjustmentReason, CatalogSort, StockFilter
 
@@ -34,7 +35,7 @@ def product_out(p: Product) -> ProductOut:
         held=int(p.held),
         available=p.available,
         low_stock_threshold=int(p.low_stock_threshold),
-        stock_shards=1,
+        stock_shards=parts.shards_of(p),
         created_at=p.created_at,
         updated_at=p.updated_at,
     )
@@ -105,9 +106,7 @@ def get_product(call: Call) -> ProductOut:
     summary="Replace a product's fields",
 )
 def replace_product(call: Call) -> ProductOut:
-    changes = call.body.model_dump()
-    if changes["stock"] is None:
-        del changes["stock"]
+    changes = {k: v for k, v in call.body.model_dump().items() if v is not None}
     return product_out(products.update_product(call.me.id, call.params["sku"], changes))
 
 

@@ -20,11 +20,12 @@ from typing import Any
 from chalicelib import clock
 from chalicelib.alerts import episodes
 from chalicelib.errors import InsufficientStock, NotFound, StockChanged, ValidationFailed
-from chalicelib.inventory import catalog, idempotency, ledger
+from chalicelib.inventory import catalog, idempotency, ledger, stock_shards
 from chalicelib.inventory.idempotency import Created, Intent
-from chalicelib.inventory.stock import StockChanges
+from chalicelib.inventory.stock import StockChanges, plan_give, plan_take
 from chalicelib.schemas import MAX_STOCK
-from chalicelib.store.models import Product
+from chalicelib.store import parts
+from chalicelib.store.models import Product, StockPart
 from chalicelib.store.transact import Reads, UnitOfWork, read_batch
 from chalicelib.vocabulary import AdjustmentReason, MovementKind
 
@@ -95,6 +96,8 @@ def _set(
     """The stock (and fields) set under the condition that the stock is as read, and not below
     what is held now. Headroom moves by the difference, so a hold landing in between stays
     counted."""
+    if parts.is_sharded(before):
+        return _set_parts(uow, before, stock, fields, cause, change_id)
     after = _after(before, fields, stock)
     actions = catalog.field_actions(before.sku, fields, after.updated_at) + [
         Product.stock.set(stock),
@@ -120,6 +123,57 @@ def _set(
     )
     uow.after_commit(lambda: episodes.after_write(before, after))
     return after, idempotency.read_again  # changed since the read: read again
+
+
+def _set_parts(
+    uow: UnitOfWork,
+    before: Product,
+    stock: int,
+    fields: dict[str, Any],
+    cause: ledger.Cause,
+    change_id: str,
+) -> tuple[Product, Any]:
+    """`_set` for a product in stock parts: the difference given to the emptiest part or taken
+    from the parts that have it, under the condition that every part's stock is as read."""
+    after = _after(before, fields, stock)
+    change = stock - int(before.stock)
+    if change > 0:
+        plan = {plan_give(before).index: change}
+    else:
+        plan = {part.index: -units for part, units in plan_take(before, -change)}
+    own, *others = parts.parts_of(before)
+    mine = plan.get(own.index, 0)
+    threshold_moved = int(before.low_stock_threshold) - int(after.low_stock_threshold)
+    uow.update(
+        before,
+        catalog.field_actions(before.sku, fields, after.updated_at)
+        + [Product.stock.add(mine), Product.headroom.add(mine + threshold_moved)],
+        condition=(Product.stock == own.stock)
+        & (Product.low_stock_threshold == before.low_stock_threshold)
+        & (Product.incarnation == before.incarnation)
+        & stock_shards.same_layout(before),
+    )
+    for part in others:
+        same = StockPart.stock == part.stock
+        if part.index in plan:
+            units = plan[part.index]
+            needs = max(0, -units)
+            parts.update_part(uow, before, part, stock=units, needs_available=needs, condition=same)
+        else:
+            uow.check(StockPart, parts.part_key(before.sku, part.index), condition=same)
+    ledger.add_movement(
+        uow,
+        before.sku,
+        before.incarnation,
+        MovementKind.ADJUSTMENT,
+        change,
+        None,
+        cause,
+        movement_id=change_id,
+        part=next(iter(plan), 0),
+    )
+    uow.after_commit(lambda: episodes.after_write(before, after))
+    return after, idempotency.read_again
 
 
 def _after(before: Product, fields: dict[str, Any], stock: int) -> Product:

@@ -8,7 +8,8 @@ Every page is read from an index built for its order, then its products in one B
   matches as keys (a few hundred bytes each: thousands per request), merged in the page's order;
 - `stock`: one Query per shard of `low_stock` (`headroom < 0`, or `<= 0` for `out`), every low
   product's small entry, filtered by `q`, in the page's order: its cost grows with the number
-  of low products, as the low-stock check's does, not with the catalog.
+  of low products, as the low-stock check's does, not with the catalog. Products in stock parts
+  are not in it: a Query of `by_sharding` names them and their totals are read (a few skus).
 
 The catalog indexes have keys that only a create, a rename or a delete changes: no stock change
 writes them. `low_stock`, which every stock change does write, is split by `alert_shard` and
@@ -24,6 +25,7 @@ from typing import Any
 from chalicelib.alerts import episodes
 from chalicelib.errors import NotFound
 from chalicelib.settings import get_settings
+from chalicelib.store import parts
 from chalicelib.store.models import EVERY, Product
 from chalicelib.store.pages import Page
 from chalicelib.store.transact import read_batch
@@ -56,10 +58,11 @@ def field_actions(sku: str, fields: dict[str, Any], now: str) -> list[Any]:
 
 
 def get_product(sku: str) -> Product:
-    try:
-        return Product.get(sku, consistent_read=True)
-    except Product.DoesNotExist:
-        raise NotFound("No product has this sku") from None
+    """The product (strongly consistent) as its totals: one BatchGetItem with its parts."""
+    product = read_batch([sku]).products.get(sku)
+    if product is None:
+        raise NotFound("No product has this sku")
+    return product
 
 
 @dataclass(frozen=True)
@@ -160,11 +163,17 @@ def _matches(q: str) -> list[Entry]:
 
 
 def _stock_entries(stock: StockFilter) -> list[Entry]:
-    """Every product whose available units are low (below its threshold) or out (zero)."""
+    """Every product whose available units are low (below its threshold) or out (zero): the
+    index's, and the sharded products' (in no index: their totals are read)."""
     condition = Product.headroom < 0 if stock == StockFilter.LOW else Product.headroom <= 0
     found = []
     for shard in range(get_settings().low_stock_shards):
         for item in Product.low_stock.query(shard, condition):
             if in_stock_filter(item, stock):  # `out`: the key condition also read the low
                 found.append(_entry(item))
+    sharded = parts.sharded_skus()
+    if sharded:
+        for product in read_batch(sharded).products.values():
+            if parts.is_sharded(product) and in_stock_filter(product, stock):
+                found.append(_entry(product))
     return found

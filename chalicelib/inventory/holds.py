@@ -28,7 +28,7 @@ from chalicelib.errors import Busy, HoldExpired, HoldNotActive, NotFound, Unknow
 from chalicelib.inventory import idempotency, owners, sales
 from chalicelib.inventory.idempotency import Created, Intent, Undoable
 from chalicelib.inventory.ledger import Cause
-from chalicelib.inventory.stock import StockChanges, same_product
+from chalicelib.inventory.stock import StockChanges, plan_take, recorded, same_product
 from chalicelib.schemas.orders import HoldIn
 from chalicelib.settings import get_settings
 from chalicelib.store import db, shards
@@ -112,15 +112,7 @@ def create_hold(caller: Caller, body: HoldIn, wanted: Intent) -> Created[Hold]:
             status=ACTIVE,
             status_key=_status_key(ACTIVE, _shard(hold_id)),
             customer=CustomerRef(id=customer.id, email=customer.email, name=customer.name),
-            items=[
-                HoldLine(
-                    sku=sku,
-                    name=reads.products[sku].name,
-                    quantity=quantity,
-                    incarnation=reads.products[sku].incarnation,
-                )
-                for sku, quantity in lines
-            ],
+            items=[_line(reads.products[sku], quantity) for sku, quantity in lines],
             expires_at=clock.iso(expires_ms / 1000),
             expires_ms=expires_ms,
             created_at=clock.iso(created_ms / 1000),
@@ -144,10 +136,22 @@ def create_hold(caller: Caller, body: HoldIn, wanted: Intent) -> Created[Hold]:
     return result
 
 
+def _line(product: Product, quantity: int) -> HoldLine:
+    """A hold line, with the parts of a sharded product it keeps its units in (chosen here, as
+    read, so that the hold records where they are)."""
+    return HoldLine(
+        sku=product.sku,
+        name=product.name,
+        quantity=quantity,
+        incarnation=product.incarnation,
+        parts=recorded(plan_take(product, quantity), product),
+    )
+
+
 def _keep_lines(uow: UnitOfWork, hold: Hold, reads: Reads, alert: bool) -> StockChanges:
     changes = StockChanges(uow, hold.id, Cause(hold.created_by), alert=alert)
     for line in hold.items:
-        changes.hold(reads.products[line.sku], int(line.quantity))
+        changes.hold(reads.products[line.sku], int(line.quantity), line.parts)
     return changes
 
 
@@ -235,7 +239,7 @@ def convert_hold(
         _end(uow, hold, HoldStatus.CONVERTED, Hold.order_id.set(order.id), _unexpired_at(now_ms()))
         changes = StockChanges(uow, order.id, Cause(order.created_by))
         for line in hold.items:
-            changes.sell_held(reads.products[line.sku], int(line.quantity))
+            changes.sell_held(reads.products[line.sku], int(line.quantity), line.parts)
         return changes  # a failed hold: read again, and `build` says why
 
     result = idempotency.create_once(
@@ -288,7 +292,7 @@ def _release(hold: Hold, products: dict[str, Product] | None = None) -> bool:
         if product is None:
             changes.expect_gone(line.sku, line.incarnation)
         else:
-            changes.release(product, int(line.quantity))
+            changes.release(product, int(line.quantity), line.parts)
     failed = uow.commit()
     if not failed:
         return True

@@ -22,8 +22,18 @@ class Cause:
     note: str | None = None
 
 
-def ledger_key(sku: str, incarnation: str) -> str:
-    return f"{sku}#{incarnation}"
+def ledger_key(sku: str, incarnation: str, part: int = 0) -> str:
+    """The ledger of a product's part: part 0's is the product's own; part k's movements go to
+    their own partition, so a sku's sales spread as its stock does."""
+    return f"{sku}#{incarnation}" + (f"#{part}" if part else "")
+
+
+def ledgers(product: Product) -> list[str]:
+    """Every ledger a product's movements are in (the most parts it ever had)."""
+    return [
+        ledger_key(product.sku, product.incarnation, part)
+        for part in range(int(product.ledger_parts or 1))
+    ]
 
 
 def add_movement(
@@ -35,9 +45,10 @@ def add_movement(
     reference: str | None,
     cause: Cause,
     movement_id: str | None = None,
+    part: int = 0,
 ) -> Movement:
     movement = Movement(
-        ledger=ledger_key(sku, incarnation),
+        ledger=ledger_key(sku, incarnation, part),
         id=movement_id or clock.new_id(),
         at=clock.iso(),
         kind=str(MovementKind(kind)),  # a known kind, stored as its word
@@ -52,6 +63,5 @@ def add_movement(
 
 
 def movements(product: Product, limit: int, after: str | None) -> Page[Movement]:
-    return newest_first(
-        [(Movement, ledger_key(product.sku, product.incarnation))], Movement.id, limit, after
-    )
+    sources = [(Movement, key) for key in ledgers(product)]
+    return newest_first(sources, Movement.id, limit, after)

@@ -6,26 +6,21 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, UpdateError
+from pynamodb.exceptions import UpdateError
 
 from chalicelib import clock
 from chalicelib.alerts import episodes
-from chalicelib.errors import Busy, NotFound, SkuExists
-from chalicelib.inventory import adjustments, catalog, idempotency, ledger
+from chalicelib.errors import Busy, SkuExists
+from chalicelib.inventory import adjustments, catalog, idempotency, ledger, stock_shards
 from chalicelib.inventory.adjustments import Adjustment
 from chalicelib.inventory.catalog import EDITABLE, get_product, list_products
-from chalicelib.settings import get_settings
-from chalicelib.store import db, shards
-from chalicelib.store.models import Movement, Product
+from chalicelib.store import db, parts, shards
+from chalicelib.store.models import Movement, Product, StockPart
 from chalicelib.store.pages import Page
 from chalicelib.store.transact import UnitOfWork, condition_failed
 from chalicelib.vocabulary import AdjustmentReason, MovementKind
 
 __all__ = ["get_product", "list_products"]
-
-
-def alert_shard(sku: str) -> int:
-    return shards.shard_of(sku, get_settings().low_stock_shards)
 
 
 def new_product(
@@ -48,7 +43,7 @@ def new_product(
         held=0,
         low_stock_threshold=low_stock_threshold,
         headroom=stock - low_stock_threshold,
-        alert_shard=alert_shard(sku),
+        alert_shard=shards.alert_shard(sku),
         incarnation=clock.new_id(),
         created_at=now,
         updated_at=now,
@@ -100,13 +95,18 @@ def _try_create(actor: str | None, product: Product) -> bool:
 
 
 def update_product(actor: str, sku: str, changes: dict[str, Any]) -> Product:
-    """Set any of EDITABLE and, optionally, `stock`: an adjustment with reason `correction`."""
+    """Set any of EDITABLE and, optionally, `stock` (an adjustment with reason `correction`),
+    then `stock_shards` (a resize, which moves no stock)."""
     fields = {k: v for k, v in changes.items() if k in EDITABLE}
-    stock = changes.get("stock")
-    if stock is None:
-        return _update_fields(sku, fields)
-    correction = Adjustment(AdjustmentReason.CORRECTION, set_to=stock)
-    return adjustments.adjust(actor, sku, correction, idempotency.NO_KEY, fields).item
+    stock, shards = changes.get("stock"), changes.get("stock_shards")
+    if stock is not None:
+        correction = Adjustment(AdjustmentReason.CORRECTION, set_to=stock)
+        product = adjustments.adjust(actor, sku, correction, idempotency.NO_KEY, fields).item
+    elif fields or shards is None:
+        product = _update_fields(sku, fields)
+    if shards is None:
+        return product
+    return stock_shards.set_stock_shards(sku, shards)
 
 
 def _update_fields(sku: str, fields: dict[str, Any]) -> Product:
@@ -133,18 +133,29 @@ def _try_update_fields(sku: str, fields: dict[str, Any]) -> Product:
         if condition_failed(exc):
             raise db.Contention() from None  # deleted (404 on the next read) or changed
         raise
+    if parts.is_sharded(product):
+        product = get_product(sku)  # the item holds part 0 only: the totals
     episodes.after_write(before, product)
     return product
 
 
 def delete_product(sku: str) -> None:
-    try:
-        Product(sku=sku).delete(condition=Product.sku.exists())
-    except DeleteError as exc:
-        if condition_failed(exc):
-            raise NotFound("No product has this sku") from None
-        raise
+    db.with_retries(lambda: _delete(sku), attempts=6)
     episodes.close_episode(sku)
+
+
+def _delete(sku: str) -> None:
+    """The product item and its stock parts, in one transaction (a resize meanwhile: again)."""
+    product = get_product(sku)
+    uow = UnitOfWork()
+    uow.delete(
+        Product(sku=sku),
+        condition=(Product.incarnation == product.incarnation) & stock_shards.same_layout(product),
+    )
+    for part in parts.parts_of(product)[1:]:
+        uow.delete(StockPart(part=parts.part_key(sku, part.index)))
+    if uow.commit():
+        raise db.Contention()
 
 
 def movements(sku: str, limit: int, after: str | None) -> Page[Movement]:

@@ -5,11 +5,18 @@ Stock is never read, modified and written back: every change is an `ADD` under a
 (`available >= q` for a take or a hold, `held >= q` for a release or the sale of a hold, the
 same incarnation for all), and the product's `headroom` (available - threshold, the low-stock
 index) moves in the same expression. `available` is `stock - held`.
+
+A product with `stock_shards` > 1 is changed part by part (`store.parts`): a take or a hold
+from a part that has enough (several for a line larger than any part), units coming back to
+the emptiest part, a hold line's units released or sold from the parts it recorded. A line's
+movement goes to the ledger of the (first) part it changed, so no one partition takes every
+sale of the sku.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -18,7 +25,8 @@ from chalicelib.alerts import episodes
 from chalicelib.errors import InsufficientStock
 from chalicelib.inventory import ledger
 from chalicelib.store import db
-from chalicelib.store.models import Product
+from chalicelib.store.models import HeldPart, Product
+from chalicelib.store.parts import Part, is_sharded, parts_of, update_part
 from chalicelib.store.transact import Failures, Slot, TooLarge, UnitOfWork
 from chalicelib.vocabulary import MovementKind
 
@@ -38,45 +46,67 @@ def same_product(products: Mapping[str, Product], sku: str, incarnation: str) ->
     return product if product is not None and product.incarnation == incarnation else None
 
 
-def _stock_actions(change: int) -> list[Any]:
-    return [Product.stock.add(change), Product.headroom.add(change)]
+def plan_take(product: Product, quantity: int) -> list[tuple[Part, int]]:
+    """The parts that serve `quantity` available units (as read): one that has enough, chosen at
+    random so that concurrent sales spread over the parts; else the fullest first (a line larger
+    than any part spans several). The caller refused a line larger than the total already."""
+    parts = parts_of(product)
+    enough = [part for part in parts if part.available >= quantity]
+    if enough:
+        return [(random.choice(enough), quantity)]
+    plan, left = [], quantity
+    for part in sorted(parts, key=lambda part: -part.available):
+        if left <= 0:
+            break
+        if part.available > 0:
+            plan.append((part, min(part.available, left)))
+            left -= plan[-1][1]
+    return plan
 
 
-def _hold_actions(change: int) -> list[Any]:
-    """Units held (> 0) or let go (< 0): `available` (headroom) moves the other way."""
-    return [Product.held.add(change), Product.headroom.add(-change)]
+def plan_give(product: Product) -> Part:
+    """The part that units coming back go to: the emptiest, so the parts stay even."""
+    return min(parts_of(product), key=lambda part: part.available)
 
 
-def _has_available(product: Product, quantity: int) -> Any:
-    """The condition that `product` (as read) still has `quantity` units available.
+def held_in(product: Product, line_parts: list[HeldPart] | None, quantity: int) -> list[Any]:
+    """Where a hold line's units are held now: each recorded part, or part 0 for a part removed
+    since (a resize moves a removed part's held units to part 0); all in part 0 if unrecorded."""
+    if not line_parts:
+        return [(parts_of(product)[0], quantity)]
+    current = {(part.index, part.since): part for part in parts_of(product)}
+    own = parts_of(product)[0]
+    return [
+        (current.get((int(held.index), held.since), own), int(held.quantity)) for held in line_parts
+    ]
 
-    A condition cannot subtract `held` from `stock`; headroom is available - threshold, so with
-    the threshold as read, `headroom >= quantity - threshold` is `available >= quantity`."""
-    threshold = int(product.low_stock_threshold)
-    return (
-        (Product.headroom >= quantity - threshold)
-        & (Product.low_stock_threshold == threshold)
-        & (Product.incarnation == product.incarnation)
-    )
+
+def recorded(plan: list[tuple[Part, int]], product: Product) -> list[HeldPart] | None:
+    """A hold line's record of the parts it keeps units in (None: part 0 of an unsharded one)."""
+    if not is_sharded(product):
+        return None
+    return [HeldPart(index=part.index, since=part.since, quantity=q) for part, q in plan]
 
 
 @dataclass(frozen=True)
 class StockLine:
-    """One product's change in this unit of work, as its failure sorting needs it."""
+    """One part's change in this unit of work, as its failure sorting needs it."""
 
     slot: Slot
     read: Product | None
     quantity: int  # units of `available` it needs (> 0), or 0 (a give, a release, a sale held)
     alerting: bool = False  # also conditional on the product becoming low
+    part: bool = False  # one part of a sharded product: a failure says nothing of the total
 
 
 @dataclass
 class StockChanges:
     """The stock side of one unit of work.
 
-    With `alert`, a take or a hold that makes its product low opens the episode in the same
-    transaction. A give or a release to a product that was low resolves its episode once the
-    unit of work has committed.
+    With `alert`, a take or a hold that makes an unsharded product low opens the episode in the
+    same transaction; a sharded one's is opened right after the commit (its total is in no one
+    item a condition could read). A give or a release to a product that was low resolves its
+    episode once the unit of work has committed.
     """
 
     uow: UnitOfWork
@@ -85,73 +115,92 @@ class StockChanges:
     alert: bool = True
     _lines: list[StockLine] = field(default_factory=list)
     _alert_slots: list[Slot] = field(default_factory=list)
-    _recovering: list[str] = field(default_factory=list)  # skus given to while low
+    _recovering: list[Product] = field(default_factory=list)  # products given to while low
+    _lowered: list[Product] = field(default_factory=list)  # sharded products made low
 
     def take(self, product: Product, quantity: int, kind: MovementKind) -> None:
-        """Take `quantity` available units out of `product` (as read), with its movement."""
-        self._move(product, -quantity, kind)
-        self._lower_available(product, quantity, _stock_actions(-quantity))
+        """Take `quantity` available units out of `product` (as read), with their movements."""
+        plan = plan_take(product, quantity)
+        self._move(product, plan[0][0], -quantity, kind)  # one row a line, in its first ledger
+        for part, units in plan:
+            self._lower_available(product, part, units, stock=-units)
+        self._after_lowering(product, quantity)
 
-    def hold(self, product: Product, quantity: int) -> None:
-        """Keep `quantity` available units of `product` for a hold: stock does not move, so no
-        movement."""
-        self._lower_available(product, quantity, _hold_actions(quantity))
+    def hold(self, product: Product, quantity: int, line_parts: list[HeldPart] | None) -> None:
+        """Keep `quantity` available units of `product` for a hold, in the parts the hold line
+        records: stock does not move, so no movement."""
+        for part, units in held_in(product, line_parts, quantity):
+            self._lower_available(product, part, units, held=units)
+        self._after_lowering(product, quantity)
 
     def give(self, product: Product, quantity: int, kind: MovementKind) -> None:
         """Put `quantity` back into `product` (as read); fails if it was re-created since."""
-        self._move(product, quantity, kind)
-        self._raise_available(product, _stock_actions(quantity))
+        part = plan_give(product)
+        self._move(product, part, quantity, kind)
+        self._raise_available(product, [(part, quantity)], stock=True)
 
-    def release(self, product: Product, quantity: int) -> None:
-        """Let `quantity` held units of `product` go: available again, no movement."""
-        self._raise_available(product, _hold_actions(-quantity), Product.held >= quantity)
+    def release(self, product: Product, quantity: int, line_parts: list[HeldPart] | None) -> None:
+        """Let a hold line's held units go: available again, no movement."""
+        self._raise_available(product, held_in(product, line_parts, quantity), stock=False)
 
-    def sell_held(self, product: Product, quantity: int) -> None:
-        """Sell `quantity` units a hold kept: stock and held fall together (a `sale` movement);
+    def sell_held(self, product: Product, quantity: int, line_parts: list[HeldPart] | None) -> None:
+        """Sell the units a hold line kept: stock and held fall together (a `sale` movement);
         available, and so low stock, does not move."""
-        self._move(product, -quantity, MovementKind.SALE)
-        slot = self.uow.update(
-            Product(sku=product.sku),
-            [Product.stock.add(-quantity), Product.held.add(-quantity)],
-            condition=(Product.held >= quantity) & (Product.incarnation == product.incarnation),
-            old=True,
-            name=product.sku,
-        )
-        self._lines.append(StockLine(slot, product, 0))
+        plan = held_in(product, line_parts, quantity)
+        self._move(product, plan[0][0], -quantity, MovementKind.SALE)
+        for part, units in plan:
+            slot = update_part(self.uow, product, part, stock=-units, held=-units, needs_held=units)
+            self._lines.append(StockLine(slot, product, 0, part=is_sharded(product)))
 
-    def _lower_available(self, product: Product, quantity: int, actions: list[Any]) -> None:
+    def _lower_available(
+        self, product: Product, part: Part, quantity: int, stock: int = 0, held: int = 0
+    ) -> None:
+        if is_sharded(product):
+            slot = update_part(
+                self.uow, product, part, stock=stock, held=held, needs_available=quantity
+            )
+            self._lines.append(StockLine(slot, product, quantity, part=True))
+            return
         available, threshold = product.available, int(product.low_stock_threshold)
-        condition = _has_available(product, quantity)
-        alerting = (
-            self.alert
-            and not episodes.is_low(available, threshold)
-            and episodes.is_low(available - quantity, threshold)
-        )
+        alerting = self.alert and becomes_low(product, quantity)
         if alerting:
             self._alert_slots += episodes.add_open_ops(
                 self.uow, product, available - quantity, threshold
             )
             self.uow.after_commit(episodes.count_opened)
-            condition &= Product.headroom < quantity  # it really becomes low
-        slot = self.uow.update(product, actions, condition=condition, old=True, name=product.sku)
+        slot = update_part(
+            self.uow,
+            product,
+            part,
+            stock=stock,
+            held=held,
+            needs_available=quantity,
+            condition=Product.headroom < quantity if alerting else None,  # really becomes low
+        )
         self._lines.append(StockLine(slot, product, quantity, alerting))
 
-    def _raise_available(
-        self, product: Product, actions: list[Any], condition: Any | None = None
-    ) -> None:
-        same = Product.incarnation == product.incarnation
-        slot = self.uow.update(
-            Product(sku=product.sku),
-            actions,
-            condition=same if condition is None else same & condition,
-            old=True,
-            name=product.sku,
-        )
-        self._lines.append(StockLine(slot, product, 0))
+    def _after_lowering(self, product: Product, quantity: int) -> None:
+        """A sharded product this write makes low (as read): its episode, once committed."""
+        if self.alert and is_sharded(product) and becomes_low(product, quantity):
+            if not self._lowered:
+                self.uow.after_commit(lambda: open_episodes(self._lowered))
+            self._lowered.append(product)
+
+    def _raise_available(self, product: Product, plan: list[tuple[Part, int]], stock: bool) -> None:
+        for part, units in plan:
+            slot = update_part(
+                self.uow,
+                product,
+                part,
+                stock=units if stock else 0,
+                held=0 if stock else -units,
+                needs_held=0 if stock else units,
+            )
+            self._lines.append(StockLine(slot, product, 0, part=is_sharded(product)))
         if episodes.is_low(product.available, int(product.low_stock_threshold)):
             if not self._recovering:  # one pass over them all: it stops when DynamoDB is down
                 self.uow.after_commit(lambda: settle_episodes(self._recovering))
-            self._recovering.append(product.sku)
+            self._recovering.append(product)
 
     def expect_gone(self, sku: str, incarnation: str) -> None:
         """A change that skips stock because its product was deleted or re-created: still so
@@ -164,15 +213,30 @@ class StockChanges:
         )
         self._lines.append(StockLine(slot, None, 0))
 
-    def _move(self, product: Product, change: int, kind: MovementKind) -> None:
+    def _move(self, product: Product, part: Part, change: int, kind: MovementKind) -> None:
         ledger.add_movement(
-            self.uow, product.sku, product.incarnation, kind, change, self.reference, self.cause
+            self.uow,
+            product.sku,
+            product.incarnation,
+            kind,
+            change,
+            self.reference,
+            self.cause,
+            part=part.index,
         )
 
     def raise_for(self, failed: Failures) -> None:
         """Raise for this side's failed conditions: 409 short lines, StaleAlert (write again
         without alerts) or Contention (read again)."""
         sort_failures(self._lines, self._alert_slots, failed)
+
+
+def becomes_low(product: Product, quantity: int) -> bool:
+    """Taking `quantity` available units makes `product` (as read) low."""
+    available, threshold = product.available, int(product.low_stock_threshold)
+    return not episodes.is_low(available, threshold) and episodes.is_low(
+        available - quantity, threshold
+    )
 
 
 def sort_failures(
@@ -184,6 +248,9 @@ def sort_failures(
     short, stale, changed = [], False, False
     for line in lines:
         if line.slot not in failed:
+            continue
+        if line.part:
+            changed = True  # one part short or changed: the total may still serve it
             continue
         now = failed.old(line.slot, Product)
         if line.read is None or now is None:
@@ -206,13 +273,24 @@ def sort_failures(
         raise StaleAlert()
 
 
-def settle_episodes(skus: Iterable[str]) -> None:
+def settle_episodes(products: Iterable[Product]) -> None:
     """Best effort: resolve the episodes of products seen low that may have recovered."""
-    for sku in skus:
+    _each(products, lambda product: episodes.close_episode(product.sku, product), "close")
+
+
+def open_episodes(products: Iterable[Product]) -> None:
+    """Best effort: open the episodes of sharded products a write made low (read again)."""
+    _each(products, lambda product: episodes.sync(product), "open")
+
+
+def _each(products: Iterable[Product], step: Callable[[Product], Any], what: str) -> None:
+    for product in products:
         try:
-            episodes.close_episode(sku)
-        except Exception as exc:  # the scheduled check resolves it too
-            log.warning("could not close the low-stock episode of %s", sku, exc_info=True)
+            step(product)
+        except Exception as exc:  # the scheduled check does it too
+            log.warning(
+                "could not %s the low-stock episode of %s", what, product.sku, exc_info=True
+            )
             if db.is_unavailable(exc):
                 break  # the next would wait as long: the write is done, answer now
 

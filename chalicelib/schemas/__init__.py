@@ -33,6 +33,7 @@ from chalicelib.vocabulary import AdjustmentReason, CatalogSort, MovementKind, R
 
 CENT = Decimal("0.01")
 MAX_STOCK = 1_000_000_000
+MAX_SHARDS = 64  # stock parts of one product: a resize is one transaction (100 items)
 MAX_MONEY = Decimal("1000000000")
 
 
@@ -313,6 +314,15 @@ ProductName = Annotated[StrictStr, Field(min_length=1, max_length=200, examples=
 Description = Annotated[StrictStr, Field(max_length=2000, examples=["Forged steel, 50 kg"])]
 Stock = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK, examples=[10])]
 Threshold = Annotated[StrictInt, Field(ge=0, le=MAX_STOCK, examples=[5])]
+StockShards = Annotated[
+    StrictInt,
+    Field(
+        ge=1,
+        le=MAX_SHARDS,
+        examples=[8],
+        description="parts the stock is kept in, so one sku takes more orders a second",
+    ),
+]
 
 
 class ProductIn(Request):
@@ -330,6 +340,7 @@ class ProductReplaceIn(Request):
     price: Money
     low_stock_threshold: Threshold = 5
     stock: Stock | None = None
+    stock_shards: StockShards | None = None  # left out: as it is
 
 
 class ProductPatchIn(Request):
@@ -339,6 +350,7 @@ class ProductPatchIn(Request):
     price: Money | None = omittable()
     low_stock_threshold: Threshold | None = omittable()
     stock: Stock | None = omittable()
+    stock_shards: StockShards | None = omittable()
 
 
 class ProductQuery(PageQuery):

@@ -129,6 +129,15 @@ class Product(_Base):
     incarnation = UnicodeAttribute()
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
+    # With stock_shards n > 1 (absent: 1) this item is part 0 of the stock, parts 1..n-1 are
+    # `StockPart` items (`store.parts`): stock, held and headroom above are part 0's own, and
+    # the product is not in `low_stock` (alert_shard removed: its headroom is not the total's).
+    stock_shards = NumberAttribute(null=True)
+    # How many ledgers the movements are spread over (the most parts it ever had; absent: 1).
+    ledger_parts = NumberAttribute(null=True)
+    # EVERY while stock_shards > 1: the sparse index that names the products in parts, for the
+    # low-stock check and the ?stock= lists (written only when stock_shards changes).
+    sharded = UnicodeAttribute(null=True)
     # The catalog's orders (`inventory.catalog`): EVERY, f"{name.lower()}\0{sku}" and
     # f"{sku.lower()}\0{sku}". None of them moves with stock, so no sale writes those indexes.
     listed = UnicodeAttribute(null=True)
@@ -139,6 +148,7 @@ class Product(_Base):
     by_sku_key = _index(
         "by_sku_key", "listed", "sku_key", projection=IncludeProjection(["name_key"])
     )()
+    by_sharding = _index("by_sharding", "sharded", "sku", projection=KeysOnlyProjection())()
 
     @property
     def available(self) -> int:
@@ -160,9 +170,24 @@ class Product(_Base):
     )()
 
 
+class StockPart(_Base):
+    """Part k (1 <= k < stock_shards) of a product's stock, in its own partition: one sku takes
+    as many transactions a second as it has parts. Kept small: no name, no description."""
+
+    logical_name = "stock-parts"
+    part = UnicodeAttribute(hash_key=True)  # f"{sku}#{k}"
+    sku = UnicodeAttribute()
+    incarnation = UnicodeAttribute()  # the product's: a part of a deleted namesake is not read
+    since = UnicodeAttribute()  # a new id each time the part is made: a hold knows its part
+    stock = NumberAttribute()
+    held = NumberAttribute()
+    available = NumberAttribute()  # stock - held, moved in the same expression (conditions)
+
+
 class Movement(_Base):
     logical_name = "movements"
-    ledger = UnicodeAttribute(hash_key=True)  # f"{sku}#{incarnation}"
+    # f"{sku}#{incarnation}", and f"{sku}#{incarnation}#{k}" for the movements of part k > 0.
+    ledger = UnicodeAttribute(hash_key=True)
     id = UnicodeAttribute(range_key=True)  # ULID: newest first by key order
     at = UnicodeAttribute()
     kind = UnicodeAttribute()
@@ -232,11 +257,20 @@ class Purchase(_Base):
     all_purchases = _index("all_purchases", "list_key", "id")()
 
 
+class HeldPart(MapAttribute):
+    """Units a hold line keeps in one part of its product's stock."""
+
+    index = NumberAttribute()
+    since = UnicodeAttribute()  # the part's: if it was removed since, its held moved to part 0
+    quantity = NumberAttribute()
+
+
 class HoldLine(MapAttribute):
     sku = UnicodeAttribute()
     name = UnicodeAttribute()
     quantity = NumberAttribute()
     incarnation = UnicodeAttribute()  # of the product it holds units of
+    parts = ListAttribute(of=HeldPart, null=True)  # absent: all of it in part 0
 
 
 class Hold(_Base):
@@ -322,6 +356,7 @@ MODELS: tuple[type[_Base], ...] = (
     RefreshToken,
     PasswordReset,
     Product,
+    StockPart,
     Movement,
     SalesOrder,
     Purchase,

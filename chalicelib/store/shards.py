@@ -22,6 +22,11 @@ def shard_of(key: str, shards: int) -> int:
     return zlib.crc32(key.encode()) % shards
 
 
+def alert_shard(sku: str) -> int:
+    """The `low_stock` partition of a product."""
+    return shard_of(sku, get_settings().low_stock_shards)
+
+
 def list_key(record_id: str) -> str:
     """The list key of a new order or purchase: one of `list_shards` partitions."""
     shard = shard_of(record_id, get_settings().list_shards)

@@ -31,8 +31,8 @@ from pynamodb.exceptions import CancellationReason, PynamoDBException, TransactW
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 
-from chalicelib.store import db
-from chalicelib.store.models import IdempotencyMarker, Product, User
+from chalicelib.store import db, parts
+from chalicelib.store.models import IdempotencyMarker, Product, StockPart, User
 
 log = logging.getLogger("automart")
 
@@ -205,27 +205,40 @@ def read_batch(
     also: Iterable[tuple[Any, str]] = (),
 ) -> Reads:
     """Consistent BatchGetItems across tables: one for up to 100 keys (more only if DynamoDB
-    leaves keys unprocessed).
+    leaves keys unprocessed, or a product has more stock parts than this process knew).
 
+    Products come with their stock parts and read as their totals (`store.parts`).
     `also`: (model, hash key) of more items, e.g. the order this request is about to create.
     """
+    skus = set(skus)
     wanted: dict[Any, set[str]] = {
-        Product: set(skus),
+        Product: skus,
+        StockPart: set(parts.guessed_keys(skus)),
         User: set(user_ids),
         IdempotencyMarker: {marker_key} if marker_key else set(),
     }
     for model, key in also:
         wanted.setdefault(model, set()).add(key)
+    reads = Reads()
+    _read_keys(wanted, reads)
+    found = reads.of(StockPart)
+    missing = parts.missing_keys(reads.products.values(), set(found))
+    if missing:
+        _read_keys({StockPart: set(missing)}, reads)
+    for product in reads.products.values():
+        parts.fold(product, found)
+    return reads
+
+
+def _read_keys(wanted: dict[Any, set[str]], reads: Reads) -> None:
     models = {model.Meta.table_name: model for model in wanted}
     keys = [
         (model.Meta.table_name, {model._hash_keyname: {"S": value}})
         for model, values in wanted.items()
         for value in sorted(values)
     ]
-    reads = Reads()
     for start in range(0, len(keys), MAX_BATCH_KEYS):
         _read(_request(keys[start : start + MAX_BATCH_KEYS]), models, reads)
-    return reads
 
 
 def _request(keys: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:

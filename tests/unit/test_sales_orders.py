@@ -365,7 +365,7 @@ def test_a_cancel_settles_its_recovering_episodes_in_one_pass_that_stops_when_dy
     assert len(list(AlertState.scan())) == 3  # all three low
     tried = []
 
-    def unreachable(sku: str) -> bool:
+    def unreachable(sku: str, product: Any = None) -> bool:
         tried.append(sku)
         raise GetError("timeout", ReadTimeoutError(endpoint_url="http://dynamodb"))
 

@@ -13,14 +13,14 @@ def test_dynamodb_5xx_after_botocore_retries_is_503_not_500(api, tokens):
                 "Error": {"Code": "InternalServerError", "Message": "boom"},
                 "ResponseMetadata": {"HTTPStatusCode": 500},
             },
-            "GetItem",
+            "BatchGetItem",
         )
 
-    events = db.client().meta.events
-    events.register("before-call.dynamodb.GetItem", fail, unique_id="fail-get")
+    events = db.client().meta.events  # a product is read with its stock parts: a batch
+    events.register("before-call.dynamodb.BatchGetItem", fail, unique_id="fail-get")
     try:
         reply = api.call("GET", "/products/ANY", token=tokens["customer"])
     finally:
-        events.unregister("before-call.dynamodb.GetItem", unique_id="fail-get")
+        events.unregister("before-call.dynamodb.BatchGetItem", unique_id="fail-get")
     assert reply.status == 503
     assert reply.json["code"] == "busy" and reply.headers["Retry-After"] == "1"
