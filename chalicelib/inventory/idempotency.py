@@ -10,6 +10,7 @@ duplicates exactly one transaction succeeds.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -18,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 from chalicelib import clock
-from chalicelib.errors import IdempotencyKeyReused, NotFound, ValidationFailed
+from chalicelib.errors import IdempotencyKeyReused, InsufficientStock, NotFound, ValidationFailed
 from chalicelib.inventory import stock
 from chalicelib.store import db
 from chalicelib.store.models import IdempotencyMarker
@@ -176,16 +177,25 @@ def create_once(
     new_id = clock.new_id()
     skus, user_ids = list(skus), list(user_ids)
     items = [(resource.model, new_id), *also]
+    attempts = itertools.count()
 
     def attempt() -> Created[M]:
-        reads = read_batch(skus, user_ids, wanted.marker_key, also=items)
+        # The first read of a flash-sale sku is eventually consistent (`read_batch`'s hot), a
+        # retry's is not.
+        hot = next(attempts) == 0
+        reads = read_batch(skus, user_ids, wanted.marker_key, also=items, hot=hot)
         earlier = reads.of(resource.model).get(new_id)
         if earlier is not None:
             return Created(earlier, True)
         replay = replayed_id(reads.marker, wanted)
         if replay is not None:
             return _answer(resource, replay, created=False)
-        item = build(new_id, reads)
+        try:
+            item = build(new_id, reads)
+        except InsufficientStock:
+            if reads.eventual:
+                raise db.Contention() from None  # a 409 is said from a consistent read
+            raise
         return stock.with_alerts(
             lambda alert: _write(resource, wanted, item, reads, add_writes, alert)
         )

@@ -69,16 +69,20 @@ def plan_give(product: Product) -> Part:
     return min(parts_of(product), key=lambda part: part.available)
 
 
-def held_in(product: Product, line_parts: list[HeldPart] | None, quantity: int) -> list[Any]:
+def held_in(
+    product: Product, line_parts: list[HeldPart] | None, quantity: int
+) -> list[tuple[Part, int]]:
     """Where a hold line's units are held now: each recorded part, or part 0 for a part removed
     since (a resize moves a removed part's held units to part 0); all in part 0 if unrecorded."""
     if not line_parts:
         return [(parts_of(product)[0], quantity)]
     current = {(part.index, part.since): part for part in parts_of(product)}
     own = parts_of(product)[0]
-    return [
-        (current.get((int(held.index), held.since), own), int(held.quantity)) for held in line_parts
-    ]
+    where: dict[Part, int] = {}  # one change a part: several removed parts all went to part 0
+    for held in line_parts:
+        part = current.get((int(held.index), held.since), own)
+        where[part] = where.get(part, 0) + int(held.quantity)
+    return list(where.items())
 
 
 def recorded(plan: list[tuple[Part, int]], product: Product) -> list[HeldPart] | None:

@@ -14,13 +14,14 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 
 from chalicelib.auth import users
-from chalicelib.inventory import ledger, products
+from chalicelib.inventory import catalog, ledger, products
 from chalicelib.settings import get_settings
 from chalicelib.store.models import Movement, Product
 from tests.stack import JsonClient, Reply
 
 ORDERS = "/sales-orders"
 PURCHASES = "/purchase-orders"
+HOLDS = "/holds"
 # The contract's product shape (API.md, Shapes).
 PRODUCT_KEYS = {
     "sku",
@@ -87,12 +88,15 @@ def add_product(
 
 
 def stock(sku: str) -> int:
-    return int(Product.get(sku, consistent_read=True).stock)
+    """The product's stock: the total of its parts."""
+    return int(catalog.get_product(sku).stock)
 
 
 def movements(sku: str) -> list[Movement]:
-    product = Product.get(sku, consistent_read=True)
-    return list(Movement.query(ledger.ledger_key(sku, product.incarnation)))
+    """Every movement of the product, from every ledger it has (oldest first)."""
+    product = catalog.get_product(sku)
+    found = [m for key in ledger.ledgers(product) for m in Movement.query(key)]
+    return sorted(found, key=lambda m: m.id)
 
 
 def assert_ledger(*skus: str) -> None:
@@ -106,6 +110,17 @@ def order(
 ) -> Any:
     body = {"items": [{"sku": sku, "quantity": q} for sku, q in items], **extra}
     return api.call("POST", ORDERS, body, token, headers=headers)
+
+
+def hold(api: Any, token: str, items: list[tuple[str, int]], **extra: Any) -> Any:
+    headers = extra.pop("headers", None)
+    body = {"items": [{"sku": sku, "quantity": q} for sku, q in items], **extra}
+    return api.call("POST", HOLDS, body, token, headers=headers)
+
+
+def convert(api: Any, token: str, hold_id: str, **extra: Any) -> Any:
+    headers = extra.pop("headers", None)
+    return api.call("POST", ORDERS, {"hold_id": hold_id, **extra}, token, headers=headers)
 
 
 def buy(

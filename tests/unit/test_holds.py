@@ -15,11 +15,14 @@ from typing import Any
 
 from chalicelib.store.models import Hold, Product
 from tests.unit.helpers import (
+    HOLDS,
     ORDERS,
     add_product,
     all_items,
     assert_ledger,
     buy,
+    convert,
+    hold,
     login_as,
     movements,
     order,
@@ -27,7 +30,6 @@ from tests.unit.helpers import (
     stock,
 )
 
-HOLDS = "/holds"
 # The contract's hold shape (API.md, Shapes).
 HOLD_KEYS = {
     "id",
@@ -39,17 +41,6 @@ HOLD_KEYS = {
     "created_by",
     "order_id",
 }
-
-
-def hold(api: Any, token: str, items: list[tuple[str, int]], **extra: Any) -> Any:
-    headers = extra.pop("headers", None)
-    body = {"items": [{"sku": sku, "quantity": q} for sku, q in items], **extra}
-    return api.call("POST", HOLDS, body, token, headers=headers)
-
-
-def convert(api: Any, token: str, hold_id: str, **extra: Any) -> Any:
-    headers = extra.pop("headers", None)
-    return api.call("POST", ORDERS, {"hold_id": hold_id, **extra}, token, headers=headers)
 
 
 def product(api: Any, token: str, sku: str) -> dict:

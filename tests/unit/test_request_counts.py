@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from chalicelib.store import db
-from tests.unit.helpers import add_product, buy, make_user, order
+from tests.unit.helpers import HOLDS, add_product, buy, convert, hold, make_user, order
 
 MAX_SALE_REQUESTS = 2
 
@@ -163,19 +163,7 @@ def test_a_search_never_scans(api, tokens, counted):
 
 # ---- holds -------------------------------------------------------------------------------------
 
-HOLDS = "/holds"
 EXPIRED = 5  # holds the sweep finds expired
-
-
-def hold(
-    api: Any, token: str, items: list[tuple[str, int]], headers: dict | None = None, **extra: Any
-) -> Any:
-    body = {"items": [{"sku": sku, "quantity": q} for sku, q in items], **extra}
-    return api.call("POST", HOLDS, body, token, headers=headers)
-
-
-def convert(api: Any, token: str, hold_id: str, headers: dict | None = None) -> Any:
-    return api.call("POST", "/sales-orders", {"hold_id": hold_id}, token, headers=headers)
 
 
 def sweep(api: Any, admin: str) -> int:
@@ -203,7 +191,7 @@ def test_a_hold_is_one_batch_read_and_one_transaction(api, tokens, counted):
     ]
     for name, token, items, extra, headers in cases:
         with counted() as seen:
-            reply = hold(api, token, items, headers, **extra)
+            reply = hold(api, token, items, headers=headers, **extra)
         assert reply.status == 201, (name, reply.json)
         assert seen == Counter({"BatchGetItem": 1, "TransactWriteItems": 1}), (name, seen)
 
@@ -211,9 +199,9 @@ def test_a_hold_is_one_batch_read_and_one_transaction(api, tokens, counted):
 def test_a_hold_replay_and_refusal_take_few_requests(api, tokens, counted):
     add_product(api, tokens["admin"], "A", stock=1)
     key = {"Idempotency-Key": "hold-2"}
-    assert hold(api, tokens["customer"], [("A", 1)], key).status == 201
+    assert hold(api, tokens["customer"], [("A", 1)], headers=key).status == 201
     with counted() as seen:  # the marker in the batch, then the hold it names (is it released?)
-        assert hold(api, tokens["customer"], [("A", 1)], key).status == 200
+        assert hold(api, tokens["customer"], [("A", 1)], headers=key).status == 200
     assert seen == Counter({"BatchGetItem": 1, "GetItem": 1}), seen
     with counted() as seen:  # the batched read already shows nothing is available
         reply = hold(api, tokens["customer"], [("A", 1)])
@@ -237,7 +225,7 @@ def test_a_conversion_is_a_read_a_batch_read_and_a_transaction(api, tokens, coun
         held = hold(api, token, items)
         assert held.status == 201, (name, held.json)
         with counted() as seen:
-            reply = convert(api, token, held.json["id"], headers)
+            reply = convert(api, token, held.json["id"], headers=headers)
         assert reply.status == 201, (name, reply.json)
         assert reply.json["hold_id"] == held.json["id"], name
         assert len(reply.json["items"]) == len(items), name
