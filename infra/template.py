@@ -27,7 +27,7 @@ from chalicelib.api import browsers
 from chalicelib.errors import Forbidden
 from chalicelib.settings import split_list
 from chalicelib.store.db import REQUEST_BUDGET_SECONDS
-from chalicelib.store.models import MODELS
+from chalicelib.store.models import MODELS, Product, StockPart
 from infra import policies
 from infra.gateway_shim import NOT_FOUND_BODY, UNAUTHORIZED_BODY
 
@@ -354,6 +354,42 @@ def _alarm(
     }
 
 
+# What a flash sale shows first (docs/FLASH_SALES.md): transactions on the hot sku's items
+# refused for conflicts, its partitions throttled, and requests whose retries ran out (503 busy).
+CONFLICTS_PER_5_MINUTES = 300  # 1 a second: retried, still worth a look
+BUSY_PER_5_MINUTES = 10
+
+
+def flash_sale_alarms(stage: str) -> dict[str, Any]:
+    alarms: dict[str, Any] = {}
+    for model in (Product, StockPart):
+        table = policies.table_resource_name(model.logical_name)
+        dimensions = [{"Name": "TableName", "Value": {"Ref": table}}]
+        alarms[f"{table}ConflictsAlarm"] = _alarm(
+            f"{model.logical_name}: transactions cancelled by conflicts (a hot sku: raise its "
+            "stock_shards)",
+            "AWS/DynamoDB",
+            "TransactionConflict",
+            dimensions,
+            threshold=CONFLICTS_PER_5_MINUTES,
+        )
+        alarms[f"{table}WriteThrottlesAlarm"] = _alarm(
+            f"{model.logical_name}: writes throttled (a partition over 1,000 write units a second)",
+            "AWS/DynamoDB",
+            "WriteThrottleEvents",
+            dimensions,
+            threshold=1,
+        )
+    alarms["BusyAlarm"] = _alarm(
+        "API answered 503 busy: DynamoDB conflicts or throttling outlasted the retries",
+        "AutoMart",
+        "Rejections",
+        [{"Name": "code", "Value": "busy"}, {"Name": "stage", "Value": stage}],
+        threshold=BUSY_PER_5_MINUTES,
+    )
+    return alarms
+
+
 def merge_template(stage: str) -> dict[str, Any]:
     if stage not in STAGES:
         raise SystemExit(f"unknown stage {stage!r}: one of {sorted(STAGES)}")
@@ -471,6 +507,8 @@ def merge_template(stage: str) -> dict[str, Any]:
         ],
         threshold=5,
     )
+
+    resources.update(flash_sale_alarms(config.environment_variables["STAGE"]))
 
     return {
         "Description": f"AutoMart ({stage}): API, functions, tables, alarms",

@@ -49,7 +49,8 @@ def same_product(products: Mapping[str, Product], sku: str, incarnation: str) ->
 def plan_take(product: Product, quantity: int) -> list[tuple[Part, int]]:
     """The parts that serve `quantity` available units (as read): one that has enough, chosen at
     random so that concurrent sales spread over the parts; else the fullest first (a line larger
-    than any part spans several). The caller refused a line larger than the total already."""
+    than any part spans several). Always the whole quantity: a line larger than the total as read
+    fails its condition at commit."""
     parts = parts_of(product)
     enough = [part for part in parts if part.available >= quantity]
     if enough:
@@ -61,6 +62,8 @@ def plan_take(product: Product, quantity: int) -> list[tuple[Part, int]]:
         if part.available > 0:
             plan.append((part, min(part.available, left)))
             left -= plan[-1][1]
+    if left > 0:  # fewer units than asked, as read: the whole line from one part, whose
+        return [(max(parts, key=lambda part: part.available), quantity)]  # condition refuses it
     return plan
 
 

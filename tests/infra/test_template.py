@@ -408,6 +408,21 @@ def test_alarms_watch_api_5xx_and_each_functions_errors_and_throttles(
             assert ("AWS/Lambda", metric, json.dumps({"Ref": cfn})) in watched
 
 
+@pytest.mark.parametrize("stage", STAGES)
+def test_alarms_watch_what_a_flash_sale_shows(templates: dict, stage: str) -> None:
+    """Conflicts and write throttling on the stock's tables, and 503 busy from the app."""
+    alarms = [
+        a["Properties"] for a in resources_of(templates[stage], "AWS::CloudWatch::Alarm").values()
+    ]
+    watched = {(a["Namespace"], a["MetricName"], json.dumps(a["Dimensions"])) for a in alarms}
+    for table in ("ProductsTable", "StockPartsTable"):
+        dimensions = json.dumps([{"Name": "TableName", "Value": {"Ref": table}}])
+        assert ("AWS/DynamoDB", "TransactionConflict", dimensions) in watched
+        assert ("AWS/DynamoDB", "WriteThrottleEvents", dimensions) in watched
+    busy = json.dumps([{"Name": "code", "Value": "busy"}, {"Name": "stage", "Value": stage}])
+    assert ("AutoMart", "Rejections", busy) in watched
+
+
 @pytest.mark.parametrize(
     ("function", "rate"),
     [("CheckLowStock", LOW_STOCK_CHECK_RATE), ("ReleaseExpiredHolds", EXPIRED_HOLDS_RATE)],

@@ -345,3 +345,18 @@ def test_a_flash_sale_reads_its_parts_eventually_consistently_and_refuses_from_a
     assert first == {"products": False, "parts": False, "users": True, "orders": True}, first
     assert short.status == 409 and short.json["details"][0]["available"] == 3
     assert [r["products"] for r in reads] == [False, True], reads
+
+
+def test_the_sweep_releases_expired_holds_of_a_sharded_product(api, tokens, frozen):
+    from chalicelib.inventory import holds
+
+    add_product(api, tokens["admin"], "F", stock=12)
+    shard(api, tokens["admin"], "F", 3)
+    made = hold(api, tokens["customer"], [("F", 7)], ttl_seconds=5)  # spans parts
+    assert made.status == 201, made.json
+    assert shown(api, tokens["admin"], "F")["held"] == 7
+    frozen.time += 6
+    assert holds.release_expired() == 1
+    body = shown(api, tokens["admin"], "F")
+    assert (body["stock"], body["held"], body["available"]) == (12, 0, 12)
+    assert_parts_exact("F")
