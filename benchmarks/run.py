@@ -10,9 +10,13 @@ check against the catalog size beside a full Scan (benchmarks/low_stock_check.py
 engineer's), (e) a login's and a reset request's cost beside the former scrypt check
 (benchmarks/login_cost.py), (f) catalog pages (sku and name order, search, stock filter) against
 the catalog size beside the full Scan that finds the same products (benchmarks/catalog_pages.py,
-on DynamoDB Local). A benchmark whose script is missing gets a section saying so (the
-hook is here: BENCHMARKS below), and one that fails gets its error: `make bench` still writes the
-file, and exits non-zero.
+on DynamoDB Local), (g) the capacity model: each write path's items, index entries and units,
+and the ceilings DynamoDB's partition limits put on the shop, one sku and one customer, today
+beside new (benchmarks/capacity.py), (h) a flash sale of one sku at stock_shards 1, 8 and 32
+through the local stack on DynamoDB Local behind the limits proxy, beside the model's speed-ups
+(benchmarks/flash_sale.py). A benchmark whose script is missing gets a section saying so (the
+hook is here: BENCHMARKS below), and one that fails gets its error: `make bench` still writes
+the file, and exits non-zero.
 """
 
 from __future__ import annotations
@@ -132,6 +136,37 @@ BENCHMARKS = [
         "products table, with the page's filter, that finds the same products without the "
         "catalog indexes (GET /products was one Scan page, in no order).",
         timeout=900,
+    ),
+    Benchmark(
+        "g",
+        "Capacity model: sustained ceilings per write path, today beside new",
+        "capacity.py",
+        [],
+        [],
+        True,
+        "Every write path recorded through the real API (moto in process, a botocore hook on "
+        "the shared client: each item written, read back before and after, and each read), "
+        "once under main's configuration (LOW_STOCK_SHARDS=4, LIST_SHARDS=1, HOLD_SHARDS=4, "
+        "stock_shards 1) and once under the code's defaults (stock_shards 64 for one sku); "
+        "items and index entries sized as DynamoDB does, and the ceilings that 1,000 write "
+        "and 3,000 read units per partition and a transaction's item lock allow: the whole "
+        "shop, one sku, one customer. A model, not a measurement: its assumptions are stated.",
+        timeout=300,
+    ),
+    Benchmark(
+        "h",
+        "Flash sale of one sku: stock_shards 1, 8 and 32 beside the model",
+        "flash_sale.py",
+        [],
+        ["--sale-seconds", "15"],
+        True,
+        "Over HTTP against the local stack on DynamoDB Local behind the limits proxy "
+        "(infra/dynamodb_limits.py: per-key write and read units and a transaction's item lock, "
+        "scaled down; needs Java): 64 concurrent customers buying 1 unit of one sku until its "
+        "stock (well below demand) is gone, at stock_shards 1, 8 and 32; orders a second, 409s, "
+        "503s, latency, units sold against the stock and the ledger, the proxy's refusals, and "
+        "the measured speed-up over 1 shard beside the capacity model's at the same limits.",
+        timeout=600,
     ),
 ]
 

@@ -6,6 +6,14 @@ SES sender verified; the admin from ADMIN_EMAIL / ADMIN_PASSWORD ensured; what A
 EventBridge schedules (app.py: the low-stock check, the sweep of expired holds) run one after the
 other every CHECK_INTERVAL seconds (default 60); and the API under `chalice local` on PORT. Empty
 state at every start; Ctrl-C or SIGTERM stops it all.
+
+For tests and benchmarks only, DYNAMODB_LIMITS (with LOCAL_DB=dynamodb-local) puts the limits
+proxy (infra/dynamodb_limits.py: per-key write and read units, a transaction's item lock) in
+front of DynamoDB Local, in a process of its own on DYNAMODB_LIMITS_PORT (default 8002):
+`DYNAMODB_LIMITS="write=20,read=300,lock_ms=500"` (any of the three; the others keep the
+proxy's defaults). The app and the tables (created through it, so it knows every item) then use
+the proxy; DYNAMODB_LOCAL_PORT stays DynamoDB Local's own. Unset (the default, `make run`): no
+proxy.
 """
 
 from __future__ import annotations
@@ -64,6 +72,61 @@ def start_database(backend: str, emulator_url: str) -> tuple[str, subprocess.Pop
         port = int(os.environ.get("DYNAMODB_LOCAL_PORT", "8001"))
         return f"http://{HOST}:{port}", dynamodb_local.start(port)
     raise SystemExit(f"LOCAL_DB must be moto or dynamodb-local, not {backend!r}")
+
+
+# DYNAMODB_LIMITS names -> the proxy's options (python -m infra.dynamodb_limits --help).
+LIMITS_OPTIONS = {
+    "write": "--write-units-per-key",
+    "read": "--read-units-per-key",
+    "lock_ms": "--lock-ms",
+}
+
+
+def limits_arguments(spec: str) -> list[str]:
+    """`write=20,read=300,lock_ms=500` as the proxy's command-line options."""
+    arguments = []
+    for part in spec.split(","):
+        name, equals, value = part.strip().partition("=")
+        if not equals or name.strip() not in LIMITS_OPTIONS:
+            raise SystemExit(
+                f"DYNAMODB_LIMITS: {part.strip()!r} is not one of "
+                + ", ".join(f"{n}=NUMBER" for n in LIMITS_OPTIONS)
+            )
+        try:
+            number = float(value)
+        except ValueError:
+            raise SystemExit(
+                f"DYNAMODB_LIMITS: {name.strip()} must be a number, not {value!r}"
+            ) from None
+        if number <= 0:
+            raise SystemExit(f"DYNAMODB_LIMITS: {name.strip()} must be positive")
+        arguments += [LIMITS_OPTIONS[name.strip()], f"{number:g}"]
+    return arguments
+
+
+def start_limits_proxy(spec: str, upstream: str) -> tuple[str, subprocess.Popen]:
+    """The limits proxy in front of `upstream` (DynamoDB Local), in a process of its own (its
+    threads would share the GIL with the API's): its URL and its process."""
+    port = int(os.environ.get("DYNAMODB_LIMITS_PORT", "8002"))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "infra.dynamodb_limits",
+            "--upstream",
+            upstream,
+            "--port",
+            str(port),
+            "--host",
+            HOST,
+            *limits_arguments(spec),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=open(os.environ.get("DYNAMODB_LIMITS_LOG", os.devnull), "a"),  # noqa: SIM115
+    )
+    wait_for_port(port, process)
+    return f"http://{HOST}:{port}", process
 
 
 def configure_environment(emulator_url: str, dynamodb_url: str) -> None:
@@ -180,6 +243,12 @@ def main() -> None:
         dynamodb_url, database = start_database(backend, emulator_url)
         if database is not None:
             children.append(database)
+        limits = os.environ.get("DYNAMODB_LIMITS", "").strip()
+        if limits:
+            if backend != "dynamodb-local":
+                raise SystemExit("DYNAMODB_LIMITS needs LOCAL_DB=dynamodb-local")
+            dynamodb_url, proxy = start_limits_proxy(limits, dynamodb_url)
+            children.append(proxy)
         configure_environment(emulator_url, dynamodb_url)
         factory = chalice_factory()
         prepare_state(admin_email, admin_password)
@@ -197,7 +266,8 @@ def main() -> None:
         print(
             f"AutoMart local stack ready: API http://{HOST}:{api_port} "
             f"(docs at /docs), AWS emulator {emulator_url}, database {backend} "
-            f"at {dynamodb_url}, admin {admin_email}",
+            f"at {dynamodb_url}{' (limits proxy: ' + limits + ')' if limits else ''}, "
+            f"admin {admin_email}",
             flush=True,
         )
         while not stop.wait(0.5):
