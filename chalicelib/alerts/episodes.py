@@ -5,13 +5,10 @@ An episode is open while an `AlertState` item exists for the sku; putting it wit
 sale, a hold, an adjustment, the scheduled check). The product's `headroom` (available -
 threshold) is checked in the same transaction, so an episode is only opened for a product that
 is low and only closed for one that is not. A product in stock parts has no one item that holds
-its total: every part is checked instead, no higher than read to open (sales running meanwhile
-only lower it) and no lower to close.
+its total: every part is checked instead, each allowed its share of the margin the read left.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
@@ -67,22 +64,18 @@ def open_episode(product: Product) -> bool:
     """Open an episode for a product seen low; False if one is open already or it is not low."""
     uow = UnitOfWork()
     if parts.is_sharded(product):
-        parts.check_available(uow, product, at_most=True)  # still low: no part has gained
+        parts.check_available(uow, product, at_most=True)  # still low when it commits
     else:
         uow.check(
             Product,
             product.sku,
             condition=(Product.headroom < 0)
             & (Product.incarnation == product.incarnation)
-            & _unsharded(),
+            & parts.unsharded(),
         )
     add_open_ops(uow, product, product.available, int(product.low_stock_threshold))
     uow.after_commit(count_opened)
     return not uow.commit()
-
-
-def _unsharded() -> Any:
-    return Product.stock_shards.does_not_exist() | (Product.stock_shards == 1)
 
 
 def close_episode(sku: str, product: Product | None = None) -> bool:
@@ -99,12 +92,12 @@ def close_episode(sku: str, product: Product | None = None) -> bool:
     if product is not None and parts.is_sharded(product):
         if is_low(product.available, product.low_stock_threshold):
             return False
-        parts.check_available(uow, product, at_most=False)  # still not low: no part has lost
+        parts.check_available(uow, product, at_most=False)  # still not low when it commits
     else:
         uow.check(
             Product,
             sku,
-            condition=Product.sku.does_not_exist() | ((Product.headroom >= 0) & _unsharded()),
+            condition=Product.sku.does_not_exist() | ((Product.headroom >= 0) & parts.unsharded()),
         )
     resolved = str(NotificationStatus.RESOLVED)
     actions: list[Action] = [

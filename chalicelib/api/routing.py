@@ -268,6 +268,7 @@ class Resource:
                 except Exception as exc:
                     if db.is_unavailable(exc):
                         log.warning("DynamoDB unavailable on %s %s: %s", method, path, exc)
+                        observability.metric("Rejections", code=Busy.code)  # as a Busy raised
                         return error_response(Busy())
                     log.exception("unhandled error on %s %s", method, path)
                     return json_response(

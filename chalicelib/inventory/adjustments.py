@@ -20,7 +20,7 @@ from typing import Any
 from chalicelib import clock
 from chalicelib.alerts import episodes
 from chalicelib.errors import InsufficientStock, NotFound, StockChanged, ValidationFailed
-from chalicelib.inventory import catalog, idempotency, ledger, stock_shards
+from chalicelib.inventory import catalog, idempotency, ledger
 from chalicelib.inventory.idempotency import Created, Intent
 from chalicelib.inventory.stock import StockChanges, plan_give, plan_take
 from chalicelib.schemas import MAX_STOCK
@@ -109,7 +109,8 @@ def _set(
         condition=(Product.stock == before.stock)
         & (Product.low_stock_threshold == before.low_stock_threshold)
         & (Product.incarnation == before.incarnation)
-        & (Product.held.does_not_exist() | (Product.held <= stock)),
+        & (Product.held.does_not_exist() | (Product.held <= stock))
+        & parts.same_layout(before),
     )
     ledger.add_movement(
         uow,
@@ -137,21 +138,28 @@ def _set_parts(
     from the parts that have it, under the condition that every part's stock is as read."""
     after = _after(before, fields, stock)
     change = stock - int(before.stock)
+    plan: dict[int, int] = {}  # part -> units in (> 0) or out (< 0); none for no change
     if change > 0:
         plan = {plan_give(before).index: change}
-    else:
+    elif change < 0:
         plan = {part.index: -units for part, units in plan_take(before, -change)}
-    own, *others = parts.parts_of(before)
+    own, *others = parts.whole(before)
     mine = plan.get(own.index, 0)
-    threshold_moved = int(before.low_stock_threshold) - int(after.low_stock_threshold)
+    threshold = int(before.low_stock_threshold)
+    condition = (
+        (Product.stock == own.stock)
+        & (Product.low_stock_threshold == threshold)
+        & (Product.incarnation == before.incarnation)
+        & parts.same_layout(before)
+    )
+    if mine < 0:  # part 0 gives units: it must still have them available (holds may land)
+        condition &= Product.headroom >= -mine - threshold
+    threshold_moved = threshold - int(after.low_stock_threshold)
     uow.update(
         before,
         catalog.field_actions(before.sku, fields, after.updated_at)
         + [Product.stock.add(mine), Product.headroom.add(mine + threshold_moved)],
-        condition=(Product.stock == own.stock)
-        & (Product.low_stock_threshold == before.low_stock_threshold)
-        & (Product.incarnation == before.incarnation)
-        & stock_shards.same_layout(before),
+        condition=condition,
     )
     for part in others:
         same = StockPart.stock == part.stock

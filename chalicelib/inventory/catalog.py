@@ -166,14 +166,14 @@ def _stock_entries(stock: StockFilter) -> list[Entry]:
     """Every product whose available units are low (below its threshold) or out (zero): the
     index's, and the sharded products' (in no index: their totals are read)."""
     condition = Product.headroom < 0 if stock == StockFilter.LOW else Product.headroom <= 0
-    found = []
+    found: dict[str, Entry] = {}  # by sku: a product just split may still have its entry
     for shard in range(get_settings().low_stock_shards):
         for item in Product.low_stock.query(shard, condition):
             if in_stock_filter(item, stock):  # `out`: the key condition also read the low
-                found.append(_entry(item))
+                found[item.sku] = _entry(item)
     sharded = parts.sharded_skus()
     if sharded:
         for product in read_batch(sharded).products.values():
             if parts.is_sharded(product) and in_stock_filter(product, stock):
-                found.append(_entry(product))
-    return found
+                found[product.sku] = _entry(product)
+    return list(found.values())

@@ -34,7 +34,7 @@ from chalicelib.settings import get_settings
 from chalicelib.store import db, shards
 from chalicelib.store.models import CustomerRef, Hold, HoldLine, Product, SalesOrder
 from chalicelib.store.pages import Page, newest_first
-from chalicelib.store.transact import Reads, Slot, UnitOfWork, read_batch
+from chalicelib.store.transact import MAX_ITEMS, Reads, Slot, UnitOfWork, read_batch
 from chalicelib.vocabulary import Caller, HoldStatus
 
 log = logging.getLogger("automart")
@@ -130,6 +130,7 @@ def create_hold(caller: Caller, body: HoldIn, wanted: Intent) -> Created[Hold]:
         _keep_lines,
         skus=[sku for sku, _ in lines],
         user_ids=[customer_id],
+        hot=True,
     )
     if result.created:
         observability.metric("HoldsCreated")
@@ -152,7 +153,15 @@ def _keep_lines(uow: UnitOfWork, hold: Hold, reads: Reads, alert: bool) -> Stock
     changes = StockChanges(uow, hold.id, Cause(hold.created_by), alert=alert)
     for line in hold.items:
         changes.hold(reads.products[line.sku], int(line.quantity), line.parts)
+    if _conversion_items(hold) > MAX_ITEMS and changes.gather():
+        raise db.Contention()  # its lines gathered into fewer parts: plan them again
     return changes
+
+
+def _conversion_items(hold: Hold) -> int:
+    """The items its conversion writes: the order, the hold, a marker, and a movement and the
+    parts of each line (a hold that could never be converted is not made)."""
+    return 3 + sum(1 + len(line.parts or [None]) for line in hold.items)
 
 
 # ---- read -------------------------------------------------------------------------------------

@@ -19,11 +19,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
 
 from chalicelib import clock
-from chalicelib.errors import IdempotencyKeyReused, InsufficientStock, NotFound, ValidationFailed
+from chalicelib.errors import (
+    IdempotencyKeyReused,
+    InsufficientStock,
+    NotFound,
+    UnknownSku,
+    ValidationFailed,
+)
 from chalicelib.inventory import stock
 from chalicelib.store import db
 from chalicelib.store.models import IdempotencyMarker
-from chalicelib.store.transact import Failures, Reads, Slot, UnitOfWork, read_batch
+from chalicelib.store.transact import Failures, Reads, Slot, TooLarge, UnitOfWork, read_batch
 
 M = TypeVar("M")
 
@@ -152,6 +158,8 @@ class Undoable(Generic[M]):
 class RaisesForFailures(Protocol):
     def raise_for(self, failed: Failures) -> None: ...
 
+    def gather(self) -> bool: ...
+
 
 Build = Callable[[str, Reads], M]  # (new id, what was read) -> the new item, or a domain error
 AddWrites = Callable[[UnitOfWork, M, Reads, bool], RaisesForFailures]  # ... alert -> its side
@@ -165,6 +173,7 @@ def create_once(
     skus: Iterable[str] = (),
     user_ids: Iterable[str] = (),
     also: Iterable[tuple[Any, str]] = (),
+    hot: bool = False,
 ) -> Created[M]:
     """Create an item at most once per Idempotency-Key, with whatever `add_writes` adds to its
     transaction (the stock it moves), in one BatchGetItem and one TransactWriteItems. `also`:
@@ -180,10 +189,10 @@ def create_once(
     attempts = itertools.count()
 
     def attempt() -> Created[M]:
-        # The first read of a flash-sale sku is eventually consistent (`read_batch`'s hot), a
-        # retry's is not.
-        hot = next(attempts) == 0
-        reads = read_batch(skus, user_ids, wanted.marker_key, also=items, hot=hot)
+        # `hot` (a sale, a hold): the first read of a flash-sale sku is eventually consistent
+        # (`read_batch`), a retry's is not.
+        first = next(attempts) == 0
+        reads = read_batch(skus, user_ids, wanted.marker_key, also=items, hot=hot and first)
         earlier = reads.of(resource.model).get(new_id)
         if earlier is not None:
             return Created(earlier, True)
@@ -192,9 +201,9 @@ def create_once(
             return _answer(resource, replay, created=False)
         try:
             item = build(new_id, reads)
-        except InsufficientStock:
+        except (InsufficientStock, UnknownSku):
             if reads.eventual:
-                raise db.Contention() from None  # a 409 is said from a consistent read
+                raise db.Contention() from None  # a 409 or 422 is said from a consistent read
             raise
         return stock.with_alerts(
             lambda alert: _write(resource, wanted, item, reads, add_writes, alert)
@@ -216,7 +225,12 @@ def _write(
     mine = uow.put(item, condition=resource.model.id.does_not_exist(), name="new")  # type: ignore[attr-defined]
     marker = add_marker(uow, wanted, item_id) if wanted.marker_key else None
     side = add_writes(uow, item, reads, alert)
-    failed = uow.commit()
+    try:
+        failed = uow.commit()
+    except TooLarge:
+        if side.gather():  # lines over many parts: gathered into one part each, read again
+            raise db.Contention() from None
+        raise
     if not failed:
         return Created(item, True)
     if mine in failed:  # written by an earlier attempt whose answer was lost

@@ -150,7 +150,7 @@ def _delete(sku: str) -> None:
     uow = UnitOfWork()
     uow.delete(
         Product(sku=sku),
-        condition=(Product.incarnation == product.incarnation) & stock_shards.same_layout(product),
+        condition=(Product.incarnation == product.incarnation) & parts.same_layout(product),
     )
     for part in parts.parts_of(product)[1:]:
         uow.delete(StockPart(part=parts.part_key(sku, part.index)))

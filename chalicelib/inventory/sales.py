@@ -76,6 +76,7 @@ def create_order(caller: Caller, body: SalesOrderIn, wanted: Intent) -> Created[
         _take_lines,
         skus=[sku for sku, _ in lines],
         user_ids=[customer_id],
+        hot=True,
     )
     return counted(result)
 

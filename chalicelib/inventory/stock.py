@@ -26,7 +26,7 @@ from chalicelib.errors import InsufficientStock
 from chalicelib.inventory import ledger
 from chalicelib.store import db
 from chalicelib.store.models import HeldPart, Product
-from chalicelib.store.parts import Part, is_sharded, parts_of, update_part
+from chalicelib.store.parts import Part, is_sharded, shards_of, update_part, whole
 from chalicelib.store.transact import Failures, Slot, TooLarge, UnitOfWork
 from chalicelib.vocabulary import MovementKind
 
@@ -51,7 +51,7 @@ def plan_take(product: Product, quantity: int) -> list[tuple[Part, int]]:
     random so that concurrent sales spread over the parts; else the fullest first (a line larger
     than any part spans several). Always the whole quantity: a line larger than the total as read
     fails its condition at commit."""
-    parts = parts_of(product)
+    parts = whole(product)
     enough = [part for part in parts if part.available >= quantity]
     if enough:
         return [(random.choice(enough), quantity)]
@@ -69,7 +69,7 @@ def plan_take(product: Product, quantity: int) -> list[tuple[Part, int]]:
 
 def plan_give(product: Product) -> Part:
     """The part that units coming back go to: the emptiest, so the parts stay even."""
-    return min(parts_of(product), key=lambda part: part.available)
+    return min(whole(product), key=lambda part: part.available)
 
 
 def held_in(
@@ -77,10 +77,11 @@ def held_in(
 ) -> list[tuple[Part, int]]:
     """Where a hold line's units are held now: each recorded part, or part 0 for a part removed
     since (a resize moves a removed part's held units to part 0); all in part 0 if unrecorded."""
+    found = whole(product)
     if not line_parts:
-        return [(parts_of(product)[0], quantity)]
-    current = {(part.index, part.since): part for part in parts_of(product)}
-    own = parts_of(product)[0]
+        return [(found[0], quantity)]
+    current = {(part.index, part.since): part for part in found}
+    own = found[0]
     where: dict[Part, int] = {}  # one change a part: several removed parts all went to part 0
     for held in line_parts:
         part = current.get((int(held.index), held.since), own)
@@ -124,10 +125,13 @@ class StockChanges:
     _alert_slots: list[Slot] = field(default_factory=list)
     _recovering: list[Product] = field(default_factory=list)  # products given to while low
     _lowered: list[Product] = field(default_factory=list)  # sharded products made low
+    _spans: list[tuple[Product, int]] = field(default_factory=list)  # lines over several parts
 
     def take(self, product: Product, quantity: int, kind: MovementKind) -> None:
         """Take `quantity` available units out of `product` (as read), with their movements."""
         plan = plan_take(product, quantity)
+        if len(plan) > 1:
+            self._spans.append((product, quantity))
         self._move(product, plan[0][0], -quantity, kind)  # one row a line, in its first ledger
         for part, units in plan:
             self._lower_available(product, part, units, stock=-units)
@@ -136,7 +140,10 @@ class StockChanges:
     def hold(self, product: Product, quantity: int, line_parts: list[HeldPart] | None) -> None:
         """Keep `quantity` available units of `product` for a hold, in the parts the hold line
         records: stock does not move, so no movement."""
-        for part, units in held_in(product, line_parts, quantity):
+        plan = held_in(product, line_parts, quantity)
+        if len(plan) > 1:
+            self._spans.append((product, quantity))
+        for part, units in plan:
             self._lower_available(product, part, units, held=units)
         self._after_lowering(product, quantity)
 
@@ -232,10 +239,35 @@ class StockChanges:
             part=part.index,
         )
 
+    def gather(self) -> bool:
+        """After TooLarge: move each line that spanned parts into one part (a rebalance, no
+        movement), so that the next attempt takes one item a line; False if none spanned."""
+        for product, quantity in self._spans:
+            gather(product, quantity)
+        return bool(self._spans)
+
     def raise_for(self, failed: Failures) -> None:
         """Raise for this side's failed conditions: 409 short lines, StaleAlert (write again
         without alerts) or Contention (read again)."""
         sort_failures(self._lines, self._alert_slots, failed)
+
+
+def gather(product: Product, quantity: int) -> None:
+    """Move available units from the fullest parts into the fullest one until it has
+    `quantity` (or all there is): one transaction, no movement. Best effort: a part that
+    changed meanwhile fails it, and the caller reads again either way."""
+    fullest, *others = sorted(whole(product), key=lambda part: -part.available)
+    need, moved = quantity - fullest.available, 0
+    uow = UnitOfWork()
+    for part in others:
+        units = min(part.available, need - moved)
+        if units <= 0:
+            break
+        update_part(uow, product, part, stock=-units, needs_available=units)
+        moved += units
+    if moved:
+        update_part(uow, product, fullest, stock=moved)
+        uow.commit()
 
 
 def becomes_low(product: Product, quantity: int) -> bool:
@@ -264,6 +296,8 @@ def sort_failures(
             raise db.Contention()  # a gone product is back, or a product is gone: read again
         if now.incarnation != line.read.incarnation:
             raise db.Contention()  # re-created since the read
+        if shards_of(now) != shards_of(line.read):
+            raise db.Contention()  # resized since the read: its figures are one part's
         if line.quantity > 0 and now.available < line.quantity:
             short.append(
                 {"sku": line.read.sku, "requested": line.quantity, "available": now.available}

@@ -18,7 +18,7 @@ from chalicelib.errors import NotFound
 from chalicelib.inventory import catalog
 from chalicelib.store import db
 from chalicelib.store.models import EVERY, Product, StockPart
-from chalicelib.store.parts import part_item, part_key, parts_of, shards_of, update_part
+from chalicelib.store.parts import even, part_item, part_key, shards_of, update_part, whole
 from chalicelib.store.shards import alert_shard
 from chalicelib.store.transact import UnitOfWork, read_batch
 
@@ -28,19 +28,12 @@ def set_stock_shards(sku: str, shards: int) -> Product:
     return catalog.get_product(sku)
 
 
-def even(total: int, shards: int) -> list[int]:
-    """`total` units over `shards` parts, the first ones taking the remainder."""
-    return [total // shards + (1 if k < total % shards else 0) for k in range(shards)]
-
-
 def _resize(sku: str, shards: int) -> None:
     product = read_batch([sku]).products.get(sku)
     if product is None:
         raise NotFound("No product has this sku")
     now = shards_of(product)
-    found = parts_of(product)
-    if len(found) != now:
-        raise db.Contention()  # a part read missing: a resize committed meanwhile
+    found = whole(product)
     kept = [part for part in found if part.index < shards]
     removed = [part for part in found if part.index >= shards]
     targets = even(sum(part.available for part in found), shards)
@@ -65,7 +58,6 @@ def _resize(sku: str, shards: int) -> None:
                 held=moved_held,
                 needs_available=-change if change < 0 else 0,
                 also=_layout_actions(product, shards),
-                condition=same_layout(product),
             )
         elif change:
             update_part(uow, product, part, stock=change, needs_available=max(0, -change))
@@ -74,13 +66,6 @@ def _resize(sku: str, shards: int) -> None:
         uow.put(part_item(sku, product.incarnation, index, targets[index], since))
     if uow.commit():
         raise db.Contention()  # a part changed, or the product did: read again
-
-
-def same_layout(product: Product) -> Any:
-    """The condition that the product item has the stock_shards read."""
-    if product.stock_shards is None:
-        return Product.stock_shards.does_not_exist()
-    return Product.stock_shards == product.stock_shards
 
 
 def _layout_actions(product: Product, shards: int) -> list[Any]:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.store.db import Contention
 from chalicelib.store.models import EVERY, Product, StockPart
 
 if TYPE_CHECKING:  # transact reads parts: no import cycle at run time
@@ -45,6 +46,28 @@ def is_sharded(product: Product) -> bool:
 
 def part_key(sku: str, index: int) -> str:
     return f"{sku}#{index}"
+
+
+def same_layout(product: Product) -> Any:
+    """The condition that the product item has the stock_shards read (a write planned on one
+    layout never lands on another: a resize in between makes it read again)."""
+    if product.stock_shards is None:
+        return Product.stock_shards.does_not_exist()
+    return Product.stock_shards == product.stock_shards
+
+
+def unsharded() -> Any:
+    """The condition that the product item holds the whole stock (no parts)."""
+    return Product.stock_shards.does_not_exist() | (Product.stock_shards == 1)
+
+
+def whole(product: Product) -> list[Part]:
+    """Its parts, all of them, for a write that plans on them: a part missing from the read (a
+    resize committed between the reads of one BatchGetItem) means read again."""
+    found = parts_of(product)
+    if len(found) != shards_of(product):
+        raise Contention()
+    return found
 
 
 def parts_of(product: Product) -> list[Part]:
@@ -104,31 +127,42 @@ def fold(product: Product, found: dict[str, StockPart]) -> None:
         product.headroom = available - int(product.low_stock_threshold)
 
 
+def even(total: int, shares: int) -> list[int]:
+    """`total` units over `shares` parts, the first ones taking the remainder."""
+    return [total // shares + (1 if k < total % shares else 0) for k in range(shares)]
+
+
 def check_available(uow: UnitOfWork, product: Product, at_most: bool) -> None:
-    """Conditions that the product's total available is still at most (`at_most`) or at least
-    what was read: each part's no higher (no lower), and the same parts. Sales running meanwhile
-    only lower it, so "still low" survives them; units coming back only raise it."""
-    own, *others = parts_of(product)
+    """Conditions that the product (as read, in parts) is still low (`at_most`) or still not
+    low when the unit of work commits. Each part may move by its share of the margin the read
+    leaves (below the threshold to open, at or above it to close), so sales and returns landing
+    meanwhile on other parts do not fail it, and the total stays on the same side."""
+    found = whole(product)
     threshold = int(product.low_stock_threshold)
-    head = (Product.incarnation == product.incarnation) & (Product.low_stock_threshold == threshold)
-    head &= (
-        Product.stock_shards == product.stock_shards
-        if is_sharded(product)
-        else Product.stock_shards.does_not_exist() | (Product.stock_shards == 1)
-    )
-    mine = own.available - threshold
-    head &= (Product.headroom <= mine) if at_most else (Product.headroom >= mine)
-    uow.check(Product, product.sku, condition=head, name=f"{product.sku} total")
-    for part in others:
-        bound = (
-            StockPart.available <= part.available
-            if at_most
-            else StockPart.available >= part.available
-        )
+    available = sum(part.available for part in found)
+    margin = (threshold - 1 - available) if at_most else (available - threshold)
+    shares = [
+        margin // len(found) + (1 if k < margin % len(found) else 0) for k in range(len(found))
+    ]
+    for part, share in zip(found, shares, strict=True):
+        bound = part.available + share if at_most else part.available - share
+        if part.index == 0:
+            head = (Product.incarnation == product.incarnation) & same_layout(product)
+            head &= Product.low_stock_threshold == threshold
+            # headroom is part 0's available - threshold
+            head &= (
+                Product.headroom <= bound - threshold
+                if at_most
+                else Product.headroom >= bound - threshold
+            )
+            uow.check(Product, product.sku, condition=head, name=f"{product.sku} total")
+            continue
+        condition = StockPart.since == part.since
+        condition &= StockPart.available <= bound if at_most else StockPart.available >= bound
         uow.check(
             StockPart,
             part_key(product.sku, part.index),
-            condition=bound & (StockPart.since == part.since),
+            condition=condition,
             name=f"{product.sku} part {part.index}",
         )
 
@@ -174,7 +208,7 @@ def update_part(
             actions.append(Product.held.add(held))
         if stock - held:
             actions.append(Product.headroom.add(stock - held))
-        condition = Product.incarnation == product.incarnation
+        condition = (Product.incarnation == product.incarnation) & same_layout(product)
         if needs_available:
             threshold = int(product.low_stock_threshold)
             # headroom is part 0's available - threshold: with the threshold as read, this is
@@ -203,6 +237,9 @@ def update_part(
         condition &= StockPart.held >= needs_held
     if extra is not None:
         condition &= extra
+    if not part_actions:  # nothing moves in it: only its conditions
+        key = part_key(product.sku, part.index)
+        return uow.check(StockPart, key, condition=condition, name=f"{product.sku} part")
     return uow.update(
         StockPart(part=part_key(product.sku, part.index)),
         part_actions,

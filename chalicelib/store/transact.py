@@ -211,10 +211,11 @@ def read_batch(
 
     Products come with their stock parts and read as their totals (`store.parts`).
     `also`: (model, hash key) of more items, e.g. the order this request is about to create.
-    `hot`: a sale or a hold; if a product is in parts (a flash sale), products and parts are
-    read eventually consistently: every sale of the sku reads every part, and a consistent read
-    costs twice the read units of a partition's 3,000 a second. Every write is conditional on
-    what it changes, so a stale read costs a retry (consistent), never a wrong stock.
+    `hot`: a sale or a hold's first read; if a product is in parts (a flash sale), products and
+    parts are read eventually consistently: every sale of the sku reads every part, and a
+    consistent read costs twice the read units of a partition's 3,000 a second. Every write is
+    conditional on what it changes, so a stale read costs a retry (consistent), never a wrong
+    stock.
     """
     skus = set(skus)
     wanted: dict[Any, set[str]] = {

@@ -360,3 +360,85 @@ def test_the_sweep_releases_expired_holds_of_a_sharded_product(api, tokens, froz
     body = shown(api, tokens["admin"], "F")
     assert (body["stock"], body["held"], body["available"]) == (12, 0, 12)
     assert_parts_exact("F")
+
+
+# ---- races and sizes (review findings) --------------------------------------------------------
+
+
+def stale_first_read(monkeypatch: pytest.MonkeyPatch, module: Any, before: Any) -> None:
+    """The module's first read_batch answers `before` (read earlier): what a write planned on
+    a read sees when other writes commit between its read and its commit."""
+    real = module.read_batch
+    calls = iter(range(10**6))
+
+    def read(*args: Any, **kwargs: Any) -> Any:
+        return before if next(calls) == 0 else real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "read_batch", read)
+
+
+def test_a_count_never_goes_below_what_a_hold_landed_meanwhile(api, tokens, monkeypatch):
+    """Read, a hold lands, then the count commits: it must not leave held above stock."""
+    from chalicelib.inventory import adjustments, stock
+    from chalicelib.store.transact import read_batch
+
+    monkeypatch.setattr(stock.random, "choice", lambda parts: parts[0])  # the count takes part 0
+    add_product(api, tokens["admin"], "F", stock=20)
+    shard(api, tokens["admin"], "F", 2)  # 10 and 10
+    before = read_batch(["F"])
+    assert hold(api, tokens["customer"], [("F", 15)]).status == 201
+    stale_first_read(monkeypatch, adjustments, before)
+    reply = api.call(
+        "POST", f"{PRODUCTS}/F/adjustments", {"set_to": 10, "reason": "count"}, tokens["staff"]
+    )
+    assert reply.status == 409 and reply.json["code"] == "insufficient_stock", reply.json
+    body = shown(api, tokens["admin"], "F")
+    assert (body["stock"], body["held"]) == (20, 15)
+    assert_parts_exact("F")
+
+
+def test_a_count_equal_to_the_stock_records_a_movement_of_zero(api, tokens):
+    add_product(api, tokens["admin"], "F", stock=20)
+    shard(api, tokens["admin"], "F", 4)
+    for _ in range(4):  # whichever part a plan would have picked
+        reply = api.call(
+            "POST", f"{PRODUCTS}/F/adjustments", {"set_to": 20, "reason": "count"}, tokens["staff"]
+        )
+        assert reply.status == 201 and reply.json["stock"] == 20, reply.json
+        assert shard(api, tokens["admin"], "F", 4, method="PUT")["stock"] == 20
+    assert [m.quantity_change for m in movements("F") if m.kind == "adjustment"] == [0] * 4
+    assert_ledger("F")
+
+
+def test_a_sale_planned_before_a_resize_is_planned_again(api, tokens, monkeypatch):
+    from chalicelib.inventory import idempotency
+    from chalicelib.store.transact import read_batch
+
+    add_product(api, tokens["admin"], "F", stock=100)
+    me = api.call("GET", "/auth/me", token=tokens["customer"]).json
+    before = read_batch(["F"], [me["id"]])  # unsharded
+    shard(api, tokens["admin"], "F", 4)  # part 0 now holds 25
+    stale_first_read(monkeypatch, idempotency, before)
+    reply = order(api, tokens["customer"], [("F", 50)])
+    assert reply.status == 201, reply.json
+    assert shown(api, tokens["admin"], "F")["stock"] == 50
+    assert_ledger("F")
+    assert_parts_exact("F")
+
+
+def test_lines_over_many_parts_are_gathered_rather_than_too_large(api, tokens):
+    """Two lines of 100 over 64 parts of 2 would be 200 items: their units are gathered into one
+    part each (no movement), and the order, then a hold and its conversion, go through."""
+    for sku in ("F", "G"):
+        add_product(api, tokens["admin"], sku, stock=256)
+        shard(api, tokens["admin"], sku, 64)
+    made = order(api, tokens["customer"], [("F", 100), ("G", 100)])
+    assert made.status == 201, made.json
+    kept = hold(api, tokens["customer"], [("F", 60), ("G", 60)])
+    assert kept.status == 201, kept.json
+    assert convert(api, tokens["customer"], kept.json["id"]).status == 201
+    for sku in ("F", "G"):
+        body = shown(api, tokens["admin"], sku)
+        assert (body["stock"], body["held"]) == (96, 0), body
+        assert_ledger(sku)
+        assert_parts_exact(sku)
