@@ -26,7 +26,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -892,15 +893,35 @@ def record_family(
     return paths
 
 
-def record(out: str) -> None:
-    """Record every path under this process's environment; write the JSON to `out`."""
+@dataclass
+class Session:
+    """The app in process on moto with an admin and a customer signed in, and what a Recorder
+    of its requests needs (shared by this model and benchmarks/flash_sale.py)."""
+
+    shop: Shop
+    admin: str  # tokens
+    customer: str
+    admin_id: str
+    customer_id: str
+    specs: dict[str, Any]  # the tables and indexes, from the models
+    shards: dict[str, int]  # the settings' *_shards
+    peek: Any  # a DynamoDB client the recorder does not see: items before and after
+
+    def recorder(self) -> Recorder:
+        from chalicelib.store import db
+
+        return Recorder(db.client(), self.peek, table_specs(self.specs))
+
+
+@contextmanager
+def in_process(prefix: str, signing_key: str) -> Iterator[Session]:
     import logging
 
     from benchmarks.in_process import use_moto
 
     use_moto(
-        "bench-capacity-",
-        JWT_KEYS="capacity-benchmark-signing-key-32-bytes-long",
+        prefix,
+        JWT_KEYS=signing_key,
         ARGON2_MEMORY_KIB="256",
         ARGON2_TIME_COST="1",
         ALERT_RECIPIENTS="ops@example.com",
@@ -929,24 +950,38 @@ def record(out: str) -> None:
         )
         import app as application
 
-        specs = model_specs()
         settings = get_settings()
         shards = {
             name: value for name, value in asdict(settings).items() if name.endswith("_shards")
         }
-        peek = boto3.client("dynamodb", region_name=settings.region)
         with Client(application.app, stage_name="local") as client:
             shop = Shop(client)
             shop.call("GET", "/health")
-            admin, customer = shop.login(admin_user.email), shop.login(customer_user.email)
-            accounts = (admin, admin_user.id, customer, customer_user.id)
-            with Recorder(db.client(), peek, table_specs(specs)) as recorder:
-                families = {"default": record_family(shop, recorder, "P", 1, *accounts, True)}
-                flash = make_products(shop, admin, ["PROBE"], 10, 1, FLASH_STOCK_SHARDS)
-                if flash and os.environ.get("CAPACITY_FLASH", "1") == "1":
-                    families["flash"] = record_family(
-                        shop, recorder, "F", FLASH_STOCK_SHARDS, *accounts, False
-                    )
+            yield Session(
+                shop,
+                shop.login(admin_user.email),
+                shop.login(customer_user.email),
+                admin_user.id,
+                customer_user.id,
+                model_specs(),
+                shards,
+                boto3.client("dynamodb", region_name=settings.region),
+            )
+
+
+def record(out: str) -> None:
+    """Record every path under this process's environment; write the JSON to `out`."""
+    with in_process("bench-capacity-", "capacity-benchmark-signing-key-32-bytes-long") as run:
+        shop, admin = run.shop, run.admin
+        specs, shards = run.specs, run.shards
+        accounts = (admin, run.admin_id, run.customer, run.customer_id)
+        with run.recorder() as recorder:
+            families = {"default": record_family(shop, recorder, "P", 1, *accounts, True)}
+            flash = make_products(shop, admin, ["PROBE"], 10, 1, FLASH_STOCK_SHARDS)
+            if flash and os.environ.get("CAPACITY_FLASH", "1") == "1":
+                families["flash"] = record_family(
+                    shop, recorder, "F", FLASH_STOCK_SHARDS, *accounts, False
+                )
     Path(out).write_text(
         json.dumps(
             {

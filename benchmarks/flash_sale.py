@@ -35,7 +35,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -73,65 +73,32 @@ def record_sales(out: str, shards: list[int]) -> None:
     """The child's job: per shard count, the requests of one 1-unit sale of a product in that
     many parts (taken from a part other than the product item when there are parts, the usual
     case), as the capacity model's recorder sees them; written to `out` as JSON."""
-    import logging
-
-    from benchmarks.in_process import use_moto
-
-    use_moto(
-        "bench-flash-",
-        JWT_KEYS="flash-sale-benchmark-signing-key-32-bytes-long",
-        ARGON2_MEMORY_KIB="256",
-        ARGON2_TIME_COST="1",
-    )
-    logging.disable(logging.WARNING)
-    import boto3
-    from chalice.test import Client
-    from moto import mock_aws
-
-    from chalicelib.auth import users
-    from chalicelib.settings import get_settings
-    from chalicelib.store import db
-    from infra import gateway_shim
-
-    gateway_shim.install()
-    with mock_aws():
-        db.create_tables()
-        admin_user = users.create_user("ops@example.com", "password123", "Ops", "admin")
-        customer = users.create_user("buyer@example.com", "password123", "Buyer", "customer")
-        import app as application
-
-        specs = capacity.model_specs()
-        settings = get_settings()
-        shard_settings = {
-            name: value for name, value in asdict(settings).items() if name.endswith("_shards")
-        }
+    with capacity.in_process("bench-flash-", "flash-sale-benchmark-signing-key-32-bytes") as run:
+        shop, admin, buyer = run.shop, run.admin, run.customer
+        specs, shard_settings = run.specs, run.shards
         tables = capacity.table_specs(specs)
         part_tables = {name for name, spec in tables.items() if spec.logical == "stock-parts"}
-        peek = boto3.client("dynamodb", region_name=settings.region)
         paths: dict[str, Any] = {}
-        with Client(application.app, stage_name="local") as client:
-            shop = capacity.Shop(client)
-            admin, buyer = shop.login(admin_user.email), shop.login(customer.email)
-            with capacity.Recorder(db.client(), peek, tables) as recorder:
-                for n in shards:
-                    sku = f"FLASH-{n}"
-                    assert capacity.make_products(shop, admin, [sku], 10_000, 10, n)
-                    for _ in range(20):
-                        recorder.start(
-                            "sale, 1 line",
-                            skus=[sku],
-                            users=[customer.id, admin_user.id],
-                            ids=[],
-                            stock_shards=n,
-                        )
-                        _, order = shop.call(
-                            "POST", "/sales-orders", {"items": [{"sku": sku, "quantity": 1}]}, buyer
-                        )
-                        path = recorder.stop(ids=[order["id"]])
-                        parted = [w for w in path["writes"] if w["table"] in part_tables]
-                        if n == 1 or parted:
-                            break
-                    paths[str(n)] = path
+        with run.recorder() as recorder:
+            for n in shards:
+                sku = f"FLASH-{n}"
+                assert capacity.make_products(shop, admin, [sku], 10_000, 10, n)
+                for _ in range(20):
+                    recorder.start(
+                        "sale, 1 line",
+                        skus=[sku],
+                        users=[run.customer_id, run.admin_id],
+                        ids=[],
+                        stock_shards=n,
+                    )
+                    _, order = shop.call(
+                        "POST", "/sales-orders", {"items": [{"sku": sku, "quantity": 1}]}, buyer
+                    )
+                    path = recorder.stop(ids=[order["id"]])
+                    parted = [w for w in path["writes"] if w["table"] in part_tables]
+                    if n == 1 or parted:
+                        break
+                paths[str(n)] = path
     Path(out).write_text(
         json.dumps({"tables": specs, "shards": shard_settings, "paths": paths}, default=str)
     )

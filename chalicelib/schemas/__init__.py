@@ -340,7 +340,9 @@ class ProductReplaceIn(Request):
     price: Money
     low_stock_threshold: Threshold = 5
     stock: Stock | None = None
-    stock_shards: StockShards | None = None  # left out: as it is
+    stock_shards: StockShards | None = Field(
+        None, description="left out: unchanged (as stock); 1 merges the parts back"
+    )
 
 
 class ProductPatchIn(Request):
