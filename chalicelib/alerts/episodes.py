@@ -15,6 +15,7 @@ from pynamodb.expressions.update import Action
 
 from chalicelib import clock, observability
 from chalicelib.store import parts
+from chalicelib.store.db import Contention
 from chalicelib.store.models import AlertState, Notification, Product
 from chalicelib.store.transact import Slot, UnitOfWork, read_batch
 from chalicelib.vocabulary import NotificationStatus
@@ -64,7 +65,10 @@ def open_episode(product: Product) -> bool:
     """Open an episode for a product seen low; False if one is open already or it is not low."""
     uow = UnitOfWork()
     if parts.is_sharded(product):
-        parts.check_available(uow, product, at_most=True)  # still low when it commits
+        try:
+            parts.check_available(uow, product, at_most=True)  # still low when it commits
+        except Contention:
+            return False  # read while a resize committed: the next write or check opens it
     else:
         uow.check(
             Product,
@@ -92,7 +96,10 @@ def close_episode(sku: str, product: Product | None = None) -> bool:
     if product is not None and parts.is_sharded(product):
         if is_low(product.available, product.low_stock_threshold):
             return False
-        parts.check_available(uow, product, at_most=False)  # still not low when it commits
+        try:
+            parts.check_available(uow, product, at_most=False)  # still not low when it commits
+        except Contention:
+            return False  # read while a resize committed: the next write or check closes it
     else:
         uow.check(
             Product,

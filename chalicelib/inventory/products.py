@@ -152,7 +152,7 @@ def _delete(sku: str) -> None:
         Product(sku=sku),
         condition=(Product.incarnation == product.incarnation) & parts.same_layout(product),
     )
-    for part in parts.parts_of(product)[1:]:
+    for part in parts.whole(product)[1:]:
         uow.delete(StockPart(part=parts.part_key(sku, part.index)))
     if uow.commit():
         raise db.Contention()
