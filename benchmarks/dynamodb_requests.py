@@ -36,12 +36,23 @@ use_moto(
 EXPIRED_HOLDS = 5  # the sweep's row: this many holds expire (the clock moved past their ttl)
 HOLD_TTL = 5  # seconds, the least a hold may ask for
 
+
+def _shard_counts() -> tuple[int, int, int]:
+    """The production shard counts (settings.py's defaults): every shard is a Query."""
+    from chalicelib.settings import get_settings
+
+    settings = get_settings()
+    return settings.low_stock_shards, settings.list_shards, settings.hold_shards
+
+
+LOW, LISTS, HOLDS = _shard_counts()
+
 # (label, floor, why the floor)
 FLOORS = {
     "POST /auth/login": (3, "read the email claim, read the user, store the refresh token"),
     "GET /auth/me": (1, "GetItem of the user"),
     "POST /products": (1, "one transaction: product + initial movement"),
-    "GET /products/{sku}": (1, "GetItem"),
+    "GET /products/{sku}": (1, "one BatchGetItem: the product with its stock parts"),
     "PATCH /products/{sku} (stock)": (2, "read the product, one transaction: stock + movement"),
     "GET /products (20)": (2, "one Query of the sku index (keys), one BatchGetItem of the page"),
     "GET /products?sort=name&q=bench (20)": (
@@ -49,8 +60,9 @@ FLOORS = {
         "a Query each of the sku and name indexes (the matches' keys), one BatchGetItem",
     ),
     "GET /products?stock=low (20)": (
-        5,
-        "a Query per low-stock shard (4, the low products' small entries), one BatchGetItem",
+        LOW + 2,
+        f"a Query per low-stock shard ({LOW}, the low products' small entries), one of "
+        "by_sharding (the products in stock parts), one BatchGetItem",
     ),
     "POST /products/{sku}/adjustments": (
         2,
@@ -60,7 +72,11 @@ FLOORS = {
     "POST /sales-orders (1 line)": (2, "read prices (BatchGetItem), one transaction"),
     "POST /sales-orders (5 lines)": (2, "the same, whatever the number of lines"),
     "POST /sales-orders (replay)": (1, "read the idempotency marker"),
-    "GET /sales-orders": (1, "one Query on an index"),
+    "GET /sales-orders": (
+        LISTS,
+        f"an admin's list of every order: a Query per list shard ({LISTS}) of all_orders, "
+        "merged newest first (no one partition takes every order)",
+    ),
     "GET /sales-orders/{id}": (1, "GetItem"),
     "DELETE /sales-orders/{id}": (2, "read the order, one transaction"),
     "POST /purchase-orders": (2, "read the product, one transaction"),
@@ -70,10 +86,10 @@ FLOORS = {
         "read the order, its products and the marker (one BatchGetItem), one transaction",
     ),
     "POST /notifications/check (5 low)": (
-        16,
-        "a Query per low-stock index shard (4), the open-episode states (1, sized by the "
-        "open episodes, not the catalog), the pending notifications (1), claim and mark "
-        "emailed per notification (2 x 5)",
+        LOW + 13,
+        f"a Query per low-stock index shard ({LOW}), one of by_sharding, the open-episode "
+        "states (1, sized by the open episodes, not the catalog), the pending notifications "
+        "(1), claim and mark emailed per notification (2 x 5)",
     ),
     "GET /notifications": (1, "one Query"),
     "POST /holds (1 line)": (
@@ -87,11 +103,15 @@ FLOORS = {
         "read the marker, then the hold it names (a released hold answers 404: it must be read)",
     ),
     "GET /holds": (
-        12,
+        3 * HOLDS,
         "an admin's list of every hold: a Query per stored status (active, converted, released) "
-        "and shard (4) of by_status, merged newest first (no one partition takes every hold)",
+        f"and shard ({HOLDS}) of by_status, merged newest first (no one partition takes every "
+        "hold)",
     ),
-    "GET /holds?status=active": (4, "a Query per shard of the active partition of by_status"),
+    "GET /holds?status=active": (
+        HOLDS,
+        f"a Query per shard ({HOLDS}) of the active partition of by_status",
+    ),
     "GET /holds/{id}": (1, "GetItem"),
     "POST /sales-orders {hold_id} (5 lines)": (
         3,
@@ -104,14 +124,14 @@ FLOORS = {
         "hold released",
     ),
     "POST /holds/release-expired (none expired)": (
-        4,
-        "a Query per expiry shard (settings.hold_shards, 16) of the sparse expiring index",
+        HOLDS,
+        f"a Query per expiry shard ({HOLDS}) of the sparse expiring index",
     ),
     f"POST /holds/release-expired ({EXPIRED_HOLDS} expired)": (
-        4 + 2 + EXPIRED_HOLDS,
-        "a Query per expiry shard (4), per batch of 100 one BatchGetItem of the expired holds "
-        f"and one of their products, one transaction per hold: 4 + 2 * ceil(N / 100) + N, "
-        f"N = {EXPIRED_HOLDS}",
+        HOLDS + 2 + EXPIRED_HOLDS,
+        f"a Query per expiry shard ({HOLDS}), per batch of 100 one BatchGetItem of the expired "
+        f"holds and one of their products, one transaction per hold: {HOLDS} + 2 * "
+        f"ceil(N / 100) + N, N = {EXPIRED_HOLDS}",
     ),
 }
 
