@@ -17,9 +17,9 @@ TEST_ENV = {
     # Fewer shards than production (settings.py: 64, 32 and 16): each shard is a Query, about
     # 4 ms in moto, on every check, ?stock= page and admin list. The rules hold for any count
     # above 1, and every list still merges several shards.
-    "LOW_STOCK_SHARDS": "8",
-    "LIST_SHARDS": "4",
-    "HOLD_SHARDS": "4",
+    "LOW_STOCK_SHARDS": "4",
+    "LIST_SHARDS": "3",
+    "HOLD_SHARDS": "2",
 }
 os.environ.update(TEST_ENV)
 # Calls must stay inside moto's in-process mock: no endpoint may point elsewhere.

@@ -58,15 +58,15 @@ def order(http: Http, token: str, sku: str, quantity: int) -> Any:
 
 
 def test_no_oversell_with_parts_under_concurrency(http, admin):
-    sku = make_product(http, admin, stock=40)
+    sku = make_product(http, admin, stock=24)
     _, customer = new_user(http, admin, "customer")
-    wanted = [random.choice((1, 2, 3)) for _ in range(48)]  # about 96 units for 40
+    wanted = [random.choice((1, 2, 3)) for _ in range(32)]  # about 64 units for 24
     replies = many([lambda q=q: order(http, customer, sku, q) for q in wanted])
     statuses = Counter(reply.status for reply in replies)
     assert set(statuses) <= {201, 409, 503}, statuses
     sold = sum(q for q, reply in zip(wanted, replies, strict=True) if reply.status == 201)
     body = exact(http, admin, sku)
-    assert body["stock"] == 40 - sold >= 0, (body, statuses)
+    assert body["stock"] == 24 - sold >= 0, (body, statuses)
     refused = [q for q, reply in zip(wanted, replies, strict=True) if reply.status == 409]
     if refused:  # refused only when fewer units were left than asked: stock only falls
         assert body["stock"] < min(refused), (body, refused)
@@ -112,20 +112,20 @@ def test_holds_returns_and_adjustments_with_parts(http, admin):
 
 
 def test_one_low_stock_episode_for_a_sharded_sku_sold_out_at_once(http, admin):
-    sku = make_product(http, admin, stock=40, threshold=25)
+    sku = make_product(http, admin, stock=24, threshold=15)
     _, customer = new_user(http, admin, "customer")
-    replies = many([lambda: order(http, customer, sku, 1) for _ in range(48)])
+    replies = many([lambda: order(http, customer, sku, 1) for _ in range(32)])
     assert {r.status for r in replies} <= {201, 409, 503}
     assert http.call("POST", "/notifications/check", token=admin).status == 200
     mine = [n for n in all_pages(http, "/notifications", admin) if n["sku"] == sku]
     assert len(mine) == 1 and mine[0]["status"] == "open", mine
     low = http.call("GET", f"/products?stock=low&q={sku}", token=admin).json["items"]
     assert [p["sku"] for p in low] == [sku]
-    body = {"sku": sku, "quantity": 60, "supplier_name": "Acme"}
+    body = {"sku": sku, "quantity": 40, "supplier_name": "Acme"}
     assert http.call("POST", "/purchase-orders", body, admin).status == 201
     mine = [n for n in all_pages(http, "/notifications", admin) if n["sku"] == sku]
     assert [n["status"] for n in mine] == ["resolved"], mine
-    assert exact(http, admin, sku)["available"] >= 25
+    assert exact(http, admin, sku)["available"] >= 15
 
 
 def test_changing_stock_shards_while_orders_run_loses_nothing(http, admin):
@@ -135,9 +135,9 @@ def test_changing_stock_shards_while_orders_run_loses_nothing(http, admin):
     def resize(shards: int) -> Any:
         return http.call("PATCH", f"/products/{sku}", {"stock_shards": shards}, admin)
 
-    calls: list[Any] = [lambda: order(http, customer, sku, 1) for _ in range(60)]
+    calls: list[Any] = [lambda: order(http, customer, sku, 1) for _ in range(40)]
     for index, shards in enumerate((16, 3, 32, 1, 8)):
-        calls.insert(index * 12, lambda n=shards: resize(n))
+        calls.insert(index * 8, lambda n=shards: resize(n))
     replies = many(calls)
     statuses = Counter(reply.status for reply in replies)
     assert set(statuses) <= {200, 201, 503}, statuses
