@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import math
 import os
 import subprocess
 import sys
@@ -29,9 +28,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from infra.dynamodb_limits import attribute_value_size, item_size, write_units
+from infra.dynamodb_limits import read_units as limit_read_units
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,8 +40,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 PARTITION_WCU = 1000  # write units a second, per partition of a table or of an index
 PARTITION_RCU = 3000  # read units a second, per partition
-WRITE_UNIT_BYTES = 1024
-READ_UNIT_BYTES = 4096
 INDEX_ENTRY_OVERHEAD = 100  # bytes DynamoDB adds to each index entry
 LOCK_MS = 10.0  # how long a transaction keeps each of its items (the main assumption)
 LOCK_SENSITIVITY = (5.0, 10.0, 25.0, 50.0)
@@ -65,56 +64,13 @@ SHARD_RULES = {
 # ---- sizes and units, as DynamoDB counts them ------------------------------------------------
 
 
-def number_size(text: str) -> int:
-    """1 byte per two significant digits, plus 1 (leading and trailing zeros do not count)."""
-    digits = Decimal(text).as_tuple().digits
-    significant = "".join(map(str, digits)).strip("0") or "0"
-    return math.ceil(len(significant) / 2) + 1
-
-
-def value_size(value: dict[str, Any]) -> int:
-    """The size of one DynamoDB-JSON value ({"S": ...}, {"N": ...}, {"M": ...}, ...)."""
-    (kind, raw), *_ = value.items()
-    if kind == "S":
-        return len(raw.encode())
-    if kind == "N":
-        return number_size(raw)
-    if kind == "B":
-        return len(raw) if isinstance(raw, bytes) else len(raw.encode())
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "SS":
-        return sum(len(v.encode()) for v in raw)
-    if kind == "NS":
-        return sum(number_size(v) for v in raw)
-    if kind == "BS":
-        return sum(len(v) for v in raw)
-    if kind == "L":
-        return 3 + sum(1 + value_size(v) for v in raw)
-    if kind == "M":
-        return 3 + sum(1 + len(k.encode()) + value_size(v) for k, v in raw.items())
-    raise ValueError(f"unknown DynamoDB type {kind}")
-
-
-def item_size(item: dict[str, Any] | None) -> int:
-    """An item's size: attribute names' UTF-8 bytes plus their values'. No item: 0."""
-    if not item:
-        return 0
-    return sum(len(name.encode()) + value_size(value) for name, value in item.items())
-
-
-def write_units(size: int, transactional: bool = False) -> int:
-    """1 unit per KB rounded up (at least 1); 2 per KB for an item in a transaction."""
-    units = max(1, math.ceil(size / WRITE_UNIT_BYTES))
-    return 2 * units if transactional else units
+# One sizing rule for the model and the limits proxy (infra/dynamodb_limits.py).
+value_size = attribute_value_size
 
 
 def read_units(size: int, consistent: bool, transactional: bool = False) -> float:
-    """1 unit per 4 KB rounded up (at least 1) consistent, half eventual, 2 in a transaction."""
-    units = max(1, math.ceil(size / READ_UNIT_BYTES))
-    if transactional:
-        return 2.0 * units
-    return float(units) if consistent else units / 2
+    """The proxy's read units, and 2 per 4 KB in a transaction (TransactGetItems)."""
+    return 2 * limit_read_units(size, True) if transactional else limit_read_units(size, consistent)
 
 
 # ---- index entries ---------------------------------------------------------------------------

@@ -94,17 +94,20 @@ HOP_BY_HOP = {
 
 
 # ---- sizes and units (pure: a capacity model may reuse them) ----------------------------------
-def _number_size(text: str) -> int:
-    """About (significant digits)/2 + 1 bytes, one more when negative (DynamoDB's number
-    encoding: leading and trailing zeros trimmed)."""
+def number_size(text: str) -> int:
+    """1 byte per two significant digits, plus 1 (DynamoDB's documented approximation: leading
+    and trailing zeros do not count)."""
     try:
-        value = Decimal(text)
+        digits = Decimal(text).as_tuple().digits
     except InvalidOperation:
         return len(text.encode())
-    if value == 0:
-        return 1
-    digits = len(value.normalize().as_tuple().digits)
-    return math.ceil(digits / 2) + 1 + (1 if value < 0 else 0)
+    significant = "".join(map(str, digits)).strip("0") or "0"
+    return math.ceil(len(significant) / 2) + 1
+
+
+def _binary_size(content: bytes | str) -> int:
+    """Bytes as botocore is given them, or base64 as they travel in DynamoDB's JSON."""
+    return len(content) if isinstance(content, bytes) else len(base64.b64decode(content))
 
 
 def attribute_value_size(value: dict[str, Any]) -> int:
@@ -113,17 +116,17 @@ def attribute_value_size(value: dict[str, Any]) -> int:
     if kind == "S":
         return len(content.encode())
     if kind == "N":
-        return _number_size(content)
+        return number_size(content)
     if kind == "B":
-        return len(base64.b64decode(content))
+        return _binary_size(content)
     if kind in ("BOOL", "NULL"):
         return 1
     if kind == "SS":
         return sum(len(s.encode()) for s in content)
     if kind == "NS":
-        return sum(_number_size(n) for n in content)
+        return sum(number_size(n) for n in content)
     if kind == "BS":
-        return sum(len(base64.b64decode(b)) for b in content)
+        return sum(_binary_size(b) for b in content)
     if kind == "L":
         return 3 + sum(1 + attribute_value_size(v) for v in content)
     if kind == "M":

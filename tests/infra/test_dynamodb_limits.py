@@ -154,7 +154,7 @@ def test_item_size_counts_as_dynamodb_does() -> None:
     assert item_size({"é": {"S": "é"}}) == 4  # UTF-8 bytes, name and value
     assert item_size({"n": {"N": "123"}}) == 1 + 3  # ceil(3 / 2) + 1
     assert item_size({"n": {"N": "1000"}}) == 1 + 2  # trailing zeros trimmed
-    assert item_size({"n": {"N": "-1.50"}}) == 1 + 3  # 2 digits, 1 for the sign
+    assert item_size({"n": {"N": "-1.50"}}) == 1 + 2  # 2 significant digits (no sign byte)
     assert item_size({"b": {"B": "AAEC"}}) == 1 + 3  # base64 of 3 bytes
     assert item_size({"t": {"BOOL": True}, "z": {"NULL": True}}) == 4
     assert item_size({"l": {"L": [{"S": "ab"}, {"BOOL": False}]}}) == 1 + 3 + (1 + 2) + (1 + 1)
